@@ -1,0 +1,2 @@
+"""The course package: configuration, release, isolated grading, reports and the suites."""
+__version__ = "0.1.0"

@@ -1,0 +1,47 @@
+"""The course's committed data sets, checked against their sha256 on every load."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from grader.config import CourseError
+from grader.paths import course_root
+
+
+def datasets_dir() -> Path:
+    return course_root() / "datasets"
+
+
+def _verified_bytes(folder: str, name: str) -> bytes:
+    path = datasets_dir() / folder / name
+    try:
+        data = path.read_bytes()
+        sums = (path.parent / "SHA256SUMS").read_text()
+    except FileNotFoundError as exc:
+        raise CourseError(f"{exc.filename}: missing; the datasets/ folder is incomplete") from None
+    expected = {line.split()[1]: line.split()[0] for line in sums.splitlines() if line.strip()}
+    digest = hashlib.sha256(data).hexdigest()
+    if expected.get(name) != digest:
+        raise CourseError(f"{path}: sha256 {digest[:12]}... does not match SHA256SUMS; rebuild it with build.py")
+    return data
+
+
+@lru_cache(maxsize=None)
+def load_text(split: str = "train") -> str:
+    """The Shakespeare corpus: split "train" (seven plays) or "valid" (The Tempest)."""
+    if split not in ("train", "valid"):
+        raise ValueError(f"split must be 'train' or 'valid', not {split!r}")
+    return _verified_bytes("shakespeare", f"{split}.txt").decode("ascii")
+
+
+@lru_cache(maxsize=None)
+def load_digits():
+    """The 8x8 digits as (images uint8 (1797, 8, 8), labels uint8 (1797,), split uint8 (1797,))."""
+    import io
+
+    import numpy as np
+
+    with np.load(io.BytesIO(_verified_bytes("digits", "digits.npz"))) as z:
+        return z["images"], z["labels"], z["split"]

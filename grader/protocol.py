@@ -1,0 +1,191 @@
+"""The wire between the grading side and a worker: plain data as tagged JSON, length-framed.
+
+Only plain data crosses: None, bool, int, float (nan and inf included), str, bytes, list, tuple,
+dict, numpy arrays and scalars of numeric dtypes, and torch tensors. Decoding builds those types and
+nothing else; no code runs, no pickle is read. Anything else a worker would send is kept in the
+worker and crosses as an opaque handle (`{"__handle__": id, "type": name}`).
+
+Encoding uses exact type checks, so an object of a subclass that claims to equal anything (an int
+with a rigged `__eq__`, say) is not mistaken for plain data: it becomes a handle, and a handle
+equals nothing but itself on the grading side.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import struct
+import time
+from typing import Any, Callable
+
+MAX_MESSAGE = 512 * 1024 * 1024  # bytes; a larger frame is refused, not read
+_HEADER = struct.Struct("!Q")
+_NUMPY_KINDS = "biufc"  # bool, int, uint, float, complex
+
+
+class ProtocolError(Exception):
+    """A frame or a value that is not plain data."""
+
+
+def _numpy():
+    import numpy
+
+    return numpy
+
+
+def encode(value: Any, keep: Callable[[Any], dict] | None = None, _depth: int = 0) -> Any:
+    """Turn plain data into JSON-ready values; `keep(obj)` handles anything else (or refuse)."""
+    if _depth > 100:
+        raise ProtocolError("value nested more than 100 deep")
+    t = type(value)
+    if value is None or t in (bool, int, float, str):
+        return value
+    if t is list:
+        return [encode(v, keep, _depth + 1) for v in value]
+    if t is tuple:
+        return {"__tuple__": [encode(v, keep, _depth + 1) for v in value]}
+    if t is dict:
+        if all(type(k) is str and not k.startswith("__") for k in value):
+            return {k: encode(v, keep, _depth + 1) for k, v in value.items()}
+        return {"__dict__": [[encode(k, keep, _depth + 1), encode(v, keep, _depth + 1)] for k, v in value.items()]}
+    if t in (bytes, bytearray):
+        return {"__bytes__": base64.b64encode(bytes(value)).decode("ascii")}
+    module = t.__module__
+    if module == "numpy":
+        np = _numpy()
+        if t is np.ndarray and value.dtype.kind in _NUMPY_KINDS and not value.dtype.fields:
+            return _array(value, "__ndarray__")
+        if isinstance(value, np.generic) and value.dtype.kind in _NUMPY_KINDS:
+            return {"__npscalar__": value.dtype.str, "v": encode(value.item(), keep, _depth + 1)}
+    if module.startswith("torch") and _is_tensor(value):
+        return _tensor(value)
+    if keep is None:
+        raise ProtocolError(f"{t.__name__} is not plain data")
+    return keep(value)
+
+
+def _is_tensor(value) -> bool:
+    import torch
+
+    return type(value) in (torch.Tensor, torch.nn.Parameter)
+
+
+def _array(a, tag: str, dtype: str | None = None) -> dict:
+    np = _numpy()
+    a = np.ascontiguousarray(a)
+    return {
+        tag: a.dtype.str,
+        "shape": list(a.shape),
+        "data": base64.b64encode(a.tobytes()).decode("ascii"),
+        **({"dtype": dtype} if dtype else {}),
+    }
+
+
+def _tensor(t) -> dict:
+    import torch
+
+    t = t.detach().to("cpu").contiguous()
+    dtype = str(t.dtype).removeprefix("torch.")
+    if t.dtype == torch.bfloat16:
+        return _array(t.view(torch.int16).numpy(), "__tensor__", dtype)
+    return _array(t.numpy(), "__tensor__", dtype)
+
+
+def decode(value: Any, handle: Callable[[dict], Any] | None = None) -> Any:
+    """Rebuild plain data from `encode`'s output; `handle(tag)` rebuilds handles (or refuse)."""
+    if isinstance(value, list):
+        return [decode(v, handle) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(decode(v, handle) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {_hashable(decode(k, handle)): decode(v, handle) for k, v in value["__dict__"]}
+    if "__bytes__" in value:
+        return base64.b64decode(value["__bytes__"])
+    if "__ndarray__" in value:
+        return _decode_array(value, value["__ndarray__"])
+    if "__npscalar__" in value:
+        np = _numpy()
+        return np.dtype(_checked_dtype(value["__npscalar__"])).type(value["v"])
+    if "__tensor__" in value:
+        return _decode_tensor(value)
+    if "__handle__" in value:
+        if handle is None:
+            raise ProtocolError("unexpected object handle")
+        return handle(value)
+    return {k: decode(v, handle) for k, v in value.items()}
+
+
+def _hashable(key):
+    if isinstance(key, (list, dict, bytearray)):
+        raise ProtocolError("dict key is not hashable")
+    return key
+
+
+def _checked_dtype(s: str):
+    np = _numpy()
+    dtype = np.dtype(s)
+    if dtype.kind not in _NUMPY_KINDS or dtype.fields:
+        raise ProtocolError(f"dtype {s} is not plain numeric data")
+    return dtype
+
+
+def _decode_array(value: dict, dtype_str: str):
+    np = _numpy()
+    dtype = _checked_dtype(dtype_str)
+    shape = tuple(int(n) for n in value["shape"])
+    data = base64.b64decode(value["data"])
+    count = 1
+    for n in shape:
+        count *= n
+    if count * dtype.itemsize != len(data):
+        raise ProtocolError("array data does not match its shape")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+def _decode_tensor(value: dict):
+    import torch
+
+    array = _decode_array(value, value["__tensor__"])
+    name = value["dtype"]
+    if not isinstance(getattr(torch, name, None), torch.dtype):
+        raise ProtocolError(f"unknown tensor dtype {name}")
+    if name == "bfloat16":
+        return torch.from_numpy(array).view(torch.bfloat16)
+    return torch.from_numpy(array)
+
+
+def send(sock: socket.socket, message: Any) -> None:
+    body = json.dumps(message, allow_nan=True, separators=(",", ":")).encode("utf-8")
+    if len(body) > MAX_MESSAGE:
+        raise ProtocolError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE}")
+    sock.sendall(_HEADER.pack(len(body)) + body)
+
+
+def recv(sock: socket.socket, deadline: float | None = None) -> Any:
+    """One message; EOFError when the other side has gone, TimeoutError past `deadline`
+    (a `time.monotonic()` value)."""
+    (size,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size, deadline))
+    if size > MAX_MESSAGE:
+        raise ProtocolError(f"frame of {size} bytes exceeds {MAX_MESSAGE}")
+    try:
+        return json.loads(_recv_exact(sock, size, deadline))
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"frame is not valid JSON: {exc}") from None
+
+
+def _recv_exact(sock: socket.socket, size: int, deadline: float | None) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("deadline passed")
+            sock.settimeout(left)
+        chunk = sock.recv(min(size - len(chunks), 1 << 20))
+        if not chunk:
+            raise EOFError("connection closed")
+        chunks += chunk
+    return bytes(chunks)

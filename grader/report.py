@@ -1,0 +1,77 @@
+"""Reports of one run: the terminal table, feedback text, and Gradescope's results.json."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+from grader.config import Assignment
+from grader.results import RunResult
+
+STATUS = {True: "pass", False: "FAIL"}
+VISIBILITY = {"public": "visible", "hidden": "after_due_date"}
+
+
+def table(result: RunResult, assignment: Assignment, color: bool = False) -> str:
+    """Task, test, points, status and feedback per test, then the score per task and the total."""
+    import click
+
+    width = max(60, shutil.get_terminal_size((120, 20)).columns)
+    name_w = min(58, max(24, width // 2 - 14))
+    lines = [f"{assignment.id}: {assignment.title}  [{', '.join(result.suites)} tests, isolation: {result.isolation}]", ""]
+    lines.append(f"{'task':<5} {'test':<{name_w}} {'points':>11}  status")
+    for t in result.tests:
+        name = t.name if len(t.name) <= name_w else t.name[: name_w - 3] + "..."
+        status = STATUS[t.passed] if t.passed else f"FAIL ({t.cause})"
+        if color:
+            status = click.style(status, fg="green" if t.passed else "red")
+        tag = "*" if t.kind == "hidden" else " "
+        lines.append(f"{t.task:<5} {name:<{name_w}}{tag}{t.points:>5.4g} / {t.max_points:<4.4g}  {status}")
+        if not t.passed:
+            for line in textwrap.wrap(t.feedback, width - 8) or [""]:
+                lines.append(f"{'':6}{line}")
+            if t.output.strip():
+                lines.append(f"{'':6}your code printed: {t.output.strip().splitlines()[-1][:width - 26]}")
+    lines.append("")
+    for task in result.tasks:
+        lines.append(f"  Task {task.id:<4} {task.title[:name_w]:<{name_w}} {task.points:>6.4g} / {task.max_points:g}")
+    lines.append(f"  {'Total':<{name_w + 10}} {result.score:>6.4g} / {result.max_score:g}   ({result.seconds:.1f} s)")
+    if "hidden" in result.suites:
+        lines.append("  (* hidden test)")
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+def feedback_text(result: RunResult, assignment: Assignment, student: str) -> str:
+    """What a student reads after grading: score per task, and what to fix, test by test."""
+    lines = [f"{assignment.id} ({assignment.title}) - {student}", f"Score: {result.score:g} / {result.max_score:g}", ""]
+    for task in result.tasks:
+        lines.append(f"Task {task.id} {task.title}: {task.points:g} / {task.max_points:g} ({task.passed} of {task.tests} tests)")
+        for t in result.tests:
+            if t.task == task.id and not t.passed:
+                where = "hidden test" if t.kind == "hidden" else "test"
+                lines.append(f"  - {where} '{t.name}' ({t.cause}): {t.feedback}")
+    lines += [f"Note: {n}" for n in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def gradescope(result: RunResult, assignment: Assignment) -> dict:
+    """results.json in Gradescope's autograder format."""
+    tests = [
+        {
+            "name": t.name,
+            "number": t.task,
+            "score": t.points,
+            "max_score": t.max_points,
+            "status": "passed" if t.passed else "failed",
+            "output": "" if t.passed else f"[{t.cause}] {t.feedback}",
+            "visibility": VISIBILITY[t.kind],
+            "tags": [assignment.pillar, f"task {t.task}", t.kind],
+        }
+        for t in result.tests
+    ]
+    output = f"{assignment.id}: {result.score:g} / {result.max_score:g} points; isolation: {result.isolation}"
+    if result.notes:
+        output += "\n" + "\n".join(result.notes)
+    return {"score": result.score, "execution_time": result.seconds, "output": output, "tests": tests}

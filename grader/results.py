@@ -1,0 +1,96 @@
+"""What one grading run produced: a result per test, scores per task, and their JSON form."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# Why a test did not pass; "wrong answer" is a failed assertion on the grading side.
+CAUSES = ("wrong answer", "error", "not-implemented", "missing", "syntax", "timeout", "crash", "limit")
+
+
+@dataclass
+class TestResult:
+    nodeid: str
+    name: str  # the question the test answers, from its docstring
+    task: str  # "N.M"
+    kind: str  # "public" or "hidden"
+    points: float  # earned
+    max_points: float
+    passed: bool
+    cause: str = ""  # one of CAUSES when not passed
+    feedback: str = ""
+    output: str = ""  # what the student's code printed during the test
+    seconds: float = 0.0
+
+
+@dataclass
+class TaskScore:
+    id: str
+    title: str
+    points: float
+    max_points: float
+    passed: int
+    tests: int
+
+
+@dataclass
+class RunResult:
+    assignment: str
+    submission: str
+    isolation: str  # "bwrap" or "limits"
+    suites: list[str]  # ["public"] or ["public", "hidden"]
+    tests: list[TestResult] = field(default_factory=list)
+    tasks: list[TaskScore] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # e.g. a file missing from the submission
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.points for t in self.tasks), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_points for t in self.tasks), 4)
+
+    @property
+    def all_passed(self) -> bool:
+        return bool(self.tests) and all(t.passed for t in self.tests)
+
+    def task_points(self) -> dict[str, float]:
+        return {t.id: t.points for t in self.tasks}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["score"], d["max_score"] = self.score, self.max_score
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunResult":
+        d = {k: v for k, v in d.items() if k not in ("score", "max_score")}
+        d["tests"] = [TestResult(**t) for t in d.get("tests", [])]
+        d["tasks"] = [TaskScore(**t) for t in d.get("tasks", [])]
+        return cls(**d)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data) -> None:
+    write_atomic(path, json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")

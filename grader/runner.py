@@ -1,0 +1,197 @@
+"""Run an assignment's suites against one submission and score them: `run_assignment()`.
+
+pytest runs here, on the grading side, with a plugin (`GradingPlugin`) that gives every test the
+`submission` fixture (the seam of `grader.remote`), seeds each test from its name, turns each
+outcome into a `TestResult` with a cause and feedback in the subject's terms, and splits each
+task's points (course.yaml) over the task's tests by their weights.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zlib
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from grader import paths
+from grader.config import Assignment, Course, CourseError
+from grader.remote import StudentError, Submission
+from grader.results import RunResult, TaskScore, TestResult
+
+PYTEST_INI = paths.SUITES / "pytest.ini"
+
+
+def test_seed(nodeid: str) -> int:
+    """A stable seed per test, the same on every run and every machine."""
+    return zlib.crc32(nodeid.split("::", 1)[-1].encode()) & 0x7FFFFFFF
+
+
+class GradingPlugin:
+    """pytest plugin: provides `submission`, records one TestResult per test."""
+
+    def __init__(self, assignment: Assignment, submission: Submission):
+        self.assignment = assignment
+        self.sub = submission
+        self.records: dict[str, dict] = {}
+        self.collect_errors: list[str] = []
+        self.started = time.monotonic()
+
+    # -- collection ---------------------------------------------------------------------------
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "task(id, weight=1): the course.yaml task a test grades")
+
+    def pytest_collection_modifyitems(self, items):
+        tasks = {t.id for t in self.assignment.tasks}
+        for item in items:
+            marker = item.get_closest_marker("task")
+            if marker is None or not marker.args or marker.args[0] not in tasks:
+                self.collect_errors.append(f"{item.nodeid}: missing or unknown @pytest.mark.task")
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collect_errors.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
+
+    # -- fixtures -----------------------------------------------------------------------------
+    @pytest.fixture(scope="session")
+    def submission(self) -> Submission:
+        return self.sub
+
+    @pytest.fixture(autouse=True)
+    def _course_test(self, request):
+        if time.monotonic() - self.started > self.assignment.limits.grader_s:
+            raise StudentError(
+                f"not run: the submission used its {self.assignment.limits.grader_s:g} s total time", "timeout"
+            )
+        self.sub.begin_test(request.node.nodeid, test_seed(request.node.nodeid))
+        yield
+
+    # -- outcomes -----------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        record = self.records.setdefault(
+            item.nodeid, {"item": item, "passed": True, "seconds": 0.0, "order": len(self.records)}
+        )
+        record["seconds"] += report.duration
+        if report.when == "call":
+            record["output"] = self.sub.printed()
+        if report.failed and record["passed"]:
+            record["passed"] = False
+            record["cause"], record["feedback"] = explain(call.excinfo)
+        elif report.skipped and record["passed"]:
+            record["passed"] = False
+            record["cause"], record["feedback"] = "error", "skipped"
+
+    def results(self, kind_of) -> list[TestResult]:
+        weights: dict[str, float] = {}
+        for r in self.records.values():
+            task = r["item"].get_closest_marker("task")
+            r["task"] = task.args[0]
+            r["weight"] = float(task.kwargs.get("weight", 1.0))
+            weights[r["task"]] = weights.get(r["task"], 0.0) + r["weight"]
+        out, order = [], []
+        for nodeid, r in self.records.items():
+            task = self.assignment.task(r["task"])
+            share = task.points * r["weight"] / weights[r["task"]]
+            out.append(
+                TestResult(
+                    nodeid=nodeid,
+                    name=question(r["item"]),
+                    task=r["task"],
+                    kind=kind_of(nodeid),
+                    points=round(share, 4) if r["passed"] else 0.0,
+                    max_points=round(share, 4),
+                    passed=r["passed"],
+                    cause=r.get("cause", ""),
+                    feedback=r.get("feedback", ""),
+                    output=r.get("output", "") if not r["passed"] else "",
+                    seconds=round(r["seconds"], 3),
+                )
+            )
+            order.append(r["order"])
+        ranked = sorted(zip(out, order), key=lambda p: (task_key(p[0].task), p[0].kind != "public", p[1]))
+        return [t for t, _ in ranked]
+
+
+def task_key(task_id: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in task_id.split("."))
+
+
+def question(item) -> str:
+    doc = getattr(item.function, "__doc__", None) or ""
+    first = doc.strip().splitlines()[0] if doc.strip() else item.name.removeprefix("test_").replace("_", " ")
+    return first
+
+
+def explain(excinfo) -> tuple[str, str]:
+    """(cause, feedback) for a failed test."""
+    if excinfo is None:
+        return "error", "failed"
+    exc = excinfo.value
+    if isinstance(exc, StudentError):
+        return exc.cause, str(exc)
+    if isinstance(exc, AssertionError):
+        text = str(exc).split("\nassert ", 1)[0].strip()
+        return "wrong answer", text.splitlines()[0] if text.startswith("assert ") else text
+    return "wrong answer", f"the result could not be checked ({type(exc).__name__}: {exc})"
+
+
+def run_assignment(
+    course: Course,
+    assignment_id: str,
+    submission_dir: Path,
+    suites: tuple[str, ...] = ("public",),
+    isolation: str | None = None,
+    select: str | None = None,
+) -> RunResult:
+    """Grade one submission folder with the given suites; never raises for student faults."""
+    assignment = course.built(assignment_id)
+    submission_dir = Path(submission_dir).resolve()
+    if not submission_dir.is_dir():
+        raise CourseError(f"{submission_dir}: no such folder")
+    present = [m for m in assignment.modules if (submission_dir / f"{m}.py").is_file()]
+    if not present:
+        files = ", ".join(f"{m}.py" for m in assignment.modules)
+        raise CourseError(f"{submission_dir}: none of {assignment.id}'s files ({files}) is there")
+    dirs = [paths.suite_dir(assignment.id, s) for s in suites]
+    missing = [str(d) for d in dirs if not d.is_dir()]
+    if missing:
+        raise CourseError(f"suite not found: {missing[0]} (hidden suites exist only in the instructor's copy)")
+    if isolation is None:
+        from grader import sandbox
+
+        isolation = "bwrap" if sandbox.bwrap_path() else "limits"
+    sub = Submission(submission_dir, list(assignment.modules), assignment.limits, isolation)
+    plugin = GradingPlugin(assignment, sub)
+    args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q",
+            "-p", "no:cacheprovider", "--import-mode=importlib", "-o", "console_output_style=classic"]
+    if select:
+        args += ["-k", select]
+    started = time.monotonic()
+    log = io.StringIO()
+    try:
+        with redirect_stdout(log), redirect_stderr(log):
+            pytest.main(args, plugins=[plugin])
+    finally:
+        sub.close()
+    if plugin.collect_errors:
+        raise CourseError(f"the {assignment.id} suite could not be collected: {plugin.collect_errors[0]}")
+
+    def kind_of(nodeid: str) -> str:
+        return "hidden" if "/hidden/" in f"/{nodeid}" else "public"
+
+    tests = plugin.results(kind_of)
+    result = RunResult(assignment.id, str(submission_dir), isolation, list(suites), tests, seconds=0.0)
+    for task in assignment.tasks:
+        mine = [t for t in tests if t.task == task.id]
+        result.tasks.append(
+            TaskScore(task.id, task.title, round(sum(t.points for t in mine), 4),
+                      task.points if mine else 0.0, sum(t.passed for t in mine), len(mine))
+        )
+    result.notes = [f"{m}.py is missing from the submission" for m in assignment.modules if m not in present]
+    result.seconds = round(time.monotonic() - started, 2)
+    return result

@@ -1,0 +1,1 @@
+"""Grading suites, one package per assignment: public/ and hidden/ tests, drivers, snapshots."""

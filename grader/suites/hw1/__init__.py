@@ -1,0 +1,1 @@
+"""hw1: information theory."""

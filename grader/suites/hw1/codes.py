@@ -1,0 +1,58 @@
+"""Grading-side helpers for prefix codes: Kraft sums, costs, bit packing, and property checks.
+
+These check properties stated in the handout; none of them computes a task's answer."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+
+def kraft(lengths: dict) -> Fraction:
+    return sum((Fraction(1, 2**n) for n in lengths.values()), Fraction(0))
+
+
+def expected_cost(freqs: dict, lengths: dict) -> float:
+    return sum(freqs[s] * lengths[s] for s in freqs)
+
+
+def pack_bits(bits: str) -> bytes:
+    """'01011' -> b'\\x58': most significant bit first, zero padding."""
+    padded = bits + "0" * (-len(bits) % 8)
+    return bytes(int(padded[i : i + 8], 2) for i in range(0, len(padded), 8))
+
+
+def elias_gamma_code(text: str) -> dict[str, str]:
+    """A variable-length prefix code (Elias gamma of the frequency rank), independent of any task."""
+    symbols = sorted(set(text), key=lambda s: (-text.count(s), s))
+    return {s: "0" * (r.bit_length() - 1) + format(r, "b") for s, r in zip(symbols, range(1, len(symbols) + 1))}
+
+
+def assert_prefix_free(code: dict, lengths: dict, what: str) -> None:
+    assert set(code) == set(lengths), f"{what}: codewords for {sorted(code)}, expected {sorted(lengths)}"
+    for s, word in code.items():
+        assert isinstance(word, str) and word and set(word) <= {"0", "1"}, f"{what}: codeword of {s!r} is {word!r}, not a string of 0s and 1s"
+        assert len(word) == lengths[s], f"{what}: codeword of {s!r} is {word!r}, length {len(word)}, expected length {lengths[s]}"
+    words = sorted(code.values())
+    for a, b in zip(words, words[1:]):  # in sorted order a prefix sits right before its extensions
+        assert not b.startswith(a), f"{what}: {a!r} is a prefix of {b!r}, so the code is not prefix-free"
+
+
+def assert_canonical(code: dict, lengths: dict, what: str) -> None:
+    """RFC 1951 order: by (length, symbol), first all zeros, next = (previous + 1) << growth.
+    The bitwise complement of that code (first all ones, counting down) is accepted too."""
+    order = sorted(lengths, key=lambda s: (lengths[s], s))
+    flip = str.maketrans("01", "10")
+    for variant in (code, {s: w.translate(flip) for s, w in code.items()}):
+        value, previous, ok = 0, None, True
+        for s in order:
+            if previous is not None:
+                value = (value + 1) << (lengths[s] - previous)
+            ok &= variant[s] == format(value, f"0{lengths[s]}b")
+            previous = lengths[s]
+        if ok:
+            return
+    first = order[0]
+    raise AssertionError(
+        f"{what}: not canonical; sorted by (length, symbol), the first codeword ({first!r}) should be "
+        f"{'0' * lengths[first]} and each next one (previous + 1) << (growth in length); got {first!r} -> {code[first]!r}"
+    )

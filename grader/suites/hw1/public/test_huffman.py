@@ -1,0 +1,171 @@
+"""Public tests for hw1 part 2 (huffman.py): tasks 1.5-1.8."""
+
+import bz2
+import lzma
+import math
+import zlib
+from collections import Counter
+
+import pytest
+
+from grader.checks import close, integer, mapping, number, raises, short
+from grader.suites.hw1.snapshots import TABLES
+from grader.suites.hw1.codes import (
+    assert_canonical, assert_prefix_free, elias_gamma_code, expected_cost, kraft, pack_bits,
+)
+
+
+def lengths_of(huff, freqs, what):
+    lengths = mapping(huff.code_lengths(freqs), what)
+    assert set(lengths) == set(freqs), f"{what}: lengths for {sorted(lengths)}, expected one per symbol {sorted(freqs)}"
+    return {s: integer(n, f"{what}: length of {s!r}") for s, n in lengths.items()}
+
+
+# ---- 1.5 optimal code lengths ----------------------------------------------------------------------
+
+@pytest.mark.task("1.5")
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_code_lengths_are_optimal(huff, snapshot, table):
+    """Do the lengths form a prefix code (Kraft sum <= 1) of minimum expected length?"""
+    freqs = TABLES[table]
+    lengths = lengths_of(huff, freqs, f"code_lengths({table})")
+    assert kraft(lengths) <= 1, f"code_lengths({table}): Kraft sum {kraft(lengths)} > 1, so no prefix code has these lengths"
+    cost, best = expected_cost(freqs, lengths), snapshot["optimal_cost"][table]
+    assert cost == best, (
+        f"code_lengths({table}): sum f*l = {cost}, but the optimum is {best}; "
+        "merge the two least frequent subtrees at every step (Huffman), not -log2 p rounded up (Shannon)"
+    )
+
+
+@pytest.mark.task("1.5")
+def test_code_lengths_of_the_corpus_are_optimal(huff, corpus, snapshot):
+    """Is the code for the corpus' 76 characters optimal?"""
+    freqs = dict(Counter(corpus))
+    lengths = lengths_of(huff, freqs, "code_lengths(corpus counts)")
+    cost, best = expected_cost(freqs, lengths), snapshot["optimal_cost"]["corpus"]
+    assert kraft(lengths) <= 1 and cost == best, f"code_lengths(corpus): sum f*l = {cost} bits, the optimum is {best}"
+
+
+@pytest.mark.task("1.5")
+def test_code_lengths_small_cases(huff):
+    """Does one symbol get length 1, two get 1 and 1, and four equal ones get 2 each?"""
+    assert lengths_of(huff, {"a": 7}, "code_lengths({'a': 7})") == {"a": 1}, "a single symbol still needs 1 bit"
+    assert lengths_of(huff, {"a": 1, "b": 100}, "code_lengths(two symbols)") == {"a": 1, "b": 1}
+    assert set(lengths_of(huff, dict.fromkeys("abcd", 5), "code_lengths(four equal)").values()) == {2}
+    raises("ValueError", huff.code_lengths, {}, what="code_lengths({})")
+
+
+# ---- 1.6 canonical code and Kraft sum -----------------------------------------------------------------
+
+@pytest.mark.task("1.6")
+def test_kraft_sum(huff):
+    """Is the Kraft sum sum 2^-l (1 for a complete code, below 1 for an incomplete one, above 1 for none)?"""
+    for lengths, expected in [({"a": 1, "b": 2, "c": 3, "d": 3}, 1.0), ({"a": 2, "b": 2, "c": 2}, 0.75),
+                              ({"a": 1, "b": 1, "c": 1}, 1.5), ({"a": 3}, 0.125)]:
+        close(huff.kraft_sum(lengths), expected, f"kraft_sum({lengths})",
+              hints=[(lambda x, lengths=lengths: x == sum(2.0**n for n in lengths.values()), "that is sum 2^l; the exponent is -l")])
+
+
+@pytest.mark.task("1.6")
+def test_canonical_code_small(huff):
+    """Is canonical_code({b:1, a:2, c:3, d:3}) the RFC 1951 code b=0, a=10, c=110, d=111?"""
+    lengths = {"a": 2, "b": 1, "c": 3, "d": 3}
+    code = mapping(huff.canonical_code(lengths), "canonical_code")
+    assert_prefix_free(code, lengths, "canonical_code({a:2, b:1, c:3, d:3})")
+    assert_canonical(code, lengths, "canonical_code({a:2, b:1, c:3, d:3})")
+
+
+@pytest.mark.task("1.6")
+def test_canonical_code_of_the_corpus(huff, corpus, snapshot):
+    """For lengths with many ties (the corpus' optimal code), is the code prefix-free and canonical?"""
+    lengths = snapshot["corpus_lengths"]
+    code = mapping(huff.canonical_code(lengths), "canonical_code(corpus lengths)")
+    assert_prefix_free(code, lengths, "canonical_code(corpus lengths)")
+    assert_canonical(code, lengths, "canonical_code(corpus lengths)")
+
+
+@pytest.mark.task("1.6")
+def test_canonical_code_refuses_impossible_lengths(huff):
+    """Does canonical_code raise ValueError when the Kraft sum exceeds 1?"""
+    raises("ValueError", huff.canonical_code, {"a": 1, "b": 1, "c": 1}, what="canonical_code({a:1, b:1, c:1})")
+
+
+# ---- 1.7 encoder and decoder -------------------------------------------------------------------------
+
+SMALL = {"a": "0", "b": "10", "c": "11"}
+
+
+def encoded(huff, text, code, what):
+    out = huff.encode(text, code)
+    assert isinstance(out, (tuple, list)) and len(out) == 2, f"{what}: expected (data, n_bits), got {short(out)}"
+    data, n_bits = out
+    assert isinstance(data, bytes), f"{what}: data must be bytes, got {type(data).__name__}"
+    return data, integer(n_bits, f"{what}: n_bits")
+
+
+@pytest.mark.task("1.7")
+def test_encode_is_bit_exact(huff):
+    """Does encode pack codewords most significant bit first, zero-padded, and report n_bits?"""
+    data, n_bits = encoded(huff, "abc", SMALL, "encode('abc')")
+    assert n_bits == 5, f"encode('abc'): n_bits = {n_bits}, expected 5 (0 + 10 + 11)"
+    expected = pack_bits("01011")
+    hint = "; the bits look reversed within the byte: the first bit goes to the most significant position" if data == bytes([0b11010]) else ""
+    assert data == expected, f"encode('abc'): got {data!r}, expected {expected!r} (bits 01011 then 000 padding){hint}"
+    data, n_bits = encoded(huff, "bbbb", SMALL, "encode('bbbb')")
+    assert (data, n_bits) == (pack_bits("10101010"), 8), f"encode('bbbb'): got {(data, n_bits)}, expected (b'\\xaa', 8) (no padding needed)"
+
+
+@pytest.mark.task("1.7")
+def test_decode_stops_at_n_bits(huff):
+    """Does decode ignore the padding bits after n_bits?"""
+    for text in ("abc", "cab", "b", "aaaaaaa", "bca"):
+        bits = "".join(SMALL[c] for c in text)
+        got = huff.decode(pack_bits(bits), len(bits), SMALL)
+        assert isinstance(got, str), f"decode: expected str, got {type(got).__name__}"
+        extra = "; the padding zeros were decoded as 'a': stop after n_bits" if got.startswith(text) and len(got) > len(text) else ""
+        assert got == text, f"decode of {text!r} ({len(bits)} bits + {-len(bits) % 8} padding): got {got!r}{extra}"
+
+
+@pytest.mark.task("1.7")
+def test_round_trip_of_the_whole_corpus(huff, corpus):
+    """Does decode(encode(corpus)) give back all 937,688 characters, with the encoder bit-exact?"""
+    code = elias_gamma_code(corpus)
+    data, n_bits = encoded(huff, corpus, code, "encode(corpus)")
+    bits = "".join(map(code.__getitem__, corpus))
+    assert n_bits == len(bits), f"encode(corpus): n_bits = {n_bits}, expected {len(bits)}"
+    assert data == pack_bits(bits), "encode(corpus): the bytes differ from the codewords packed MSB-first"
+    back = huff.decode(data, n_bits, code)
+    assert back == corpus, f"decode(encode(corpus)) differs from the corpus (lengths {len(back)} and {len(corpus)})"
+
+
+# ---- 1.8 compression report -----------------------------------------------------------------------------
+
+def check_report(report, text, what):
+    report = mapping(report, what)
+    n = len(text)
+    counts = Counter(text)
+    h = -sum(c / n * math.log2(c / n) for c in counts.values())
+    close(report.get("entropy"), h, f"{what}['entropy'] (bits/character)", tol=1e-9)
+    avg = number(report.get("avg_length"), f"{what}['avg_length']")
+    assert h - 1e-9 <= avg < h + 1, f"{what}: avg_length {avg:.6f} must satisfy H <= L < H + 1 with H = {h:.6f}"
+    bits = integer(report.get("huffman_bits"), f"{what}['huffman_bits']")
+    close(avg * n, bits, f"{what}: avg_length * n against huffman_bits", tol=1e-6)
+    ratio = mapping(report.get("ratio"), f"{what}['ratio']")
+    raw = text.encode("utf-8")
+    close(ratio.get("huffman"), 8 * n / bits, f"{what}['ratio']['huffman'] = 8n / huffman_bits")
+    for name, size in (("zlib", len(zlib.compress(raw))), ("bz2", len(bz2.compress(raw))), ("lzma", len(lzma.compress(raw)))):
+        close(ratio.get(name), n / size, f"{what}['ratio']['{name}'] = 8n / (8 * compressed bytes), default settings",
+              hints=[(lambda x, size=size: math.isclose(x, size / n), "that is compressed/original: the ratio is original/compressed")])
+
+
+@pytest.mark.task("1.8")
+def test_compression_report_small(huff):
+    """On a short text, are H, L, the bit count and the four ratios right?"""
+    text = "this is an example of a huffman tree"
+    check_report(huff.compression_report(text), text, "compression_report(short text)")
+
+
+@pytest.mark.task("1.8")
+def test_compression_report_of_the_corpus(huff, corpus):
+    """On the corpus, are H <= L < H + 1 and the ratios against zlib, bz2 and lzma right?"""
+    check_report(huff.compression_report(corpus), corpus, "compression_report(corpus)")

@@ -1,0 +1,125 @@
+"""hw1, part 1: entropy, cross-entropy, KL divergence, mutual information, and the entropy of English.
+
+Every function takes probabilities as any array-like of floats and a logarithm `base`
+(2 gives bits, e (math.e) gives nats) and returns a Python float.
+Conventions (Cover & Thomas, section 2.1): 0 log 0 = 0, 0 log (0/q) = 0, p log (p/0) = +inf.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+
+TOLERANCE = 1e-6  # how far from 1 a distribution's sum may be
+
+
+def check_distribution(p, name: str = "p") -> np.ndarray:
+    """Return `p` as a 1-D float array, or raise ValueError saying what is wrong with it.
+
+    A distribution is non-empty, finite, has no negative entry, and sums to 1 within TOLERANCE.
+    """
+    ### BEGIN SOLUTION 1.1
+    arr = np.asarray(p, dtype=float)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of probabilities")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} has a non-finite entry")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} has a negative entry")
+    if abs(arr.sum() - 1.0) > TOLERANCE:
+        raise ValueError(f"{name} sums to {arr.sum():.6g}, not 1")
+    return arr
+    ### END SOLUTION
+
+
+def entropy(p, base: float = 2.0) -> float:
+    """Task 1.1. Shannon entropy H(p) = -sum_i p_i log_base p_i, with 0 log 0 = 0.
+
+    >>> entropy([0.5, 0.5])
+    1.0
+    Raises ValueError (via check_distribution) for an invalid distribution.
+    """
+    ### BEGIN SOLUTION 1.1
+    # HINT: mask the zero entries before taking the logarithm; divide by log(base) to change units.
+    p = check_distribution(p)
+    nz = p[p > 0]
+    return float(-(nz * np.log(nz)).sum() / math.log(base)) + 0.0
+    ### END SOLUTION
+
+
+def cross_entropy(p, q, base: float = 2.0) -> float:
+    """Task 1.2. Cross-entropy H(p, q) = -sum_i p_i log_base q_i.
+
+    Infinite when q_i = 0 for some i with p_i > 0. p and q must have the same length.
+    """
+    ### BEGIN SOLUTION 1.2
+    p, q = check_distribution(p, "p"), check_distribution(q, "q")
+    if p.shape != q.shape:
+        raise ValueError(f"p has {p.size} outcomes and q has {q.size}")
+    support = p > 0
+    if np.any(q[support] == 0):
+        return math.inf
+    return float(-(p[support] * np.log(q[support])).sum() / math.log(base)) + 0.0
+    ### END SOLUTION
+
+
+def kl_divergence(p, q, base: float = 2.0) -> float:
+    """Task 1.2. Kullback-Leibler divergence D(p || q) = sum_i p_i log_base (p_i / q_i).
+
+    Zero exactly when p = q; infinite when q has no mass somewhere p has. Not symmetric.
+    """
+    ### BEGIN SOLUTION 1.2
+    p, q = check_distribution(p, "p"), check_distribution(q, "q")
+    if p.shape != q.shape:
+        raise ValueError(f"p has {p.size} outcomes and q has {q.size}")
+    support = p > 0
+    if np.any(q[support] == 0):
+        return math.inf
+    ps, qs = p[support], q[support]
+    return max(0.0, float((ps * np.log(ps / qs)).sum() / math.log(base)))
+    ### END SOLUTION
+
+
+def mutual_information(joint, base: float = 2.0) -> float:
+    """Task 1.3. I(X; Y) = sum_{x,y} p(x,y) log_base [p(x,y) / (p(x) p(y))].
+
+    `joint` is a 2-D table with joint[x, y] = p(x, y): rows are values of X, columns values of Y.
+    Raises ValueError unless it is 2-D, non-negative and sums to 1.
+    """
+    ### BEGIN SOLUTION 1.3
+    pxy = np.asarray(joint, dtype=float)
+    if pxy.ndim != 2 or pxy.size == 0:
+        raise ValueError("joint must be a non-empty 2-D table")
+    check_distribution(pxy.ravel(), "joint")
+    px = pxy.sum(axis=1, keepdims=True)  # (|X|, 1)
+    py = pxy.sum(axis=0, keepdims=True)  # (1, |Y|)
+    nz = pxy > 0
+    ratio = pxy[nz] / (px @ py)[nz]
+    return max(0.0, float((pxy[nz] * np.log(ratio)).sum() / math.log(base)))
+    ### END SOLUTION
+
+
+def conditional_entropy(text: str, k: int, base: float = 2.0) -> float:
+    """Task 1.4. Empirical entropy of the next character given the k before it (Shannon's F_{k+1}).
+
+    Count every position i >= k of `text`: the context c = text[i-k:i] and the character x = text[i].
+    With n(c, x) those counts, n(c) = sum_x n(c, x) and N = len(text) - k,
+
+        F = -sum_{c,x} n(c, x)/N * log_base( n(c, x) / n(c) ).
+
+    k = 0 gives the entropy of single characters. Raises ValueError if k < 0 or len(text) <= k.
+    """
+    ### BEGIN SOLUTION 1.4
+    if k < 0 or len(text) <= k:
+        raise ValueError(f"need 0 <= k < len(text), got k={k} for {len(text)} characters")
+    pairs = Counter(text[i - k : i + 1] for i in range(k, len(text)))
+    contexts: Counter[str] = Counter()
+    for gram, n in pairs.items():
+        contexts[gram[:-1]] += n
+    total = len(text) - k
+    joint = np.array(list(pairs.values()), dtype=float)
+    ctx = np.array([contexts[g[:-1]] for g in pairs], dtype=float)
+    return float(-(joint / total * np.log(joint / ctx)).sum() / math.log(base)) + 0.0
+    ### END SOLUTION
