@@ -1,0 +1,156 @@
+"""The `course` command: click decorators over the library; each command's docstring is its help.
+
+Exit codes: 0 done (for `check`: every test passed), 1 some tests failed (`check`) or something is
+out of date (`--check` modes), 2 the command could not do its job (the one-line cause is printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from grader.config import ConfigError, CourseError, load_course
+
+
+def fail(message: str) -> None:
+    click.echo(f"course: {message}", err=True)
+    sys.exit(2)
+
+
+class CourseGroup(click.Group):
+    """Turns the library's one-line errors into `course: cause` and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, CourseError) as exc:
+            fail(str(exc))
+
+
+@click.group(cls=CourseGroup)
+@click.version_option(package_name="course-foundations")
+@click.pass_context
+def main(ctx):
+    """A graded course on the foundations of large-model research.
+
+    Students: `course check hw1`. Self-learners: `course syllabus`.
+    Instructors: `course check hw1 --solution`, `course grade`, `course release`.
+    """
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    ctx.obj = None
+
+
+def course_obj():
+    ctx = click.get_current_context()
+    if ctx.obj is None:
+        ctx.obj = load_course()
+    return ctx.obj
+
+
+@main.command()
+@click.option("--no-readings", is_flag=True, help="Leave out the reading list.")
+def syllabus(no_readings):
+    """The assignments in order: pillar, points, time estimate, readings and your last scores."""
+    from grader.syllabus import syllabus as render
+
+    click.echo(render(course_obj(), readings=not no_readings))
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--path", type=click.Path(path_type=Path), help="Folder with your files (default: assignments/<folder>).")
+@click.option("--solution", is_flag=True, help="Instructor: public and hidden suites against solutions/.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+@click.option("-k", "select", help="Only tests whose name matches this pytest -k expression.")
+def check(assignment, path, solution, as_json, select):
+    """Run the public graders on your code and print a table of tests, points and feedback.
+
+    Exit status: 0 every test passed, 1 some failed, 2 the check could not run.
+    """
+    from grader.check import check as run_check
+    from grader.report import table
+
+    course = course_obj()
+    result = run_check(course, assignment, path=path, solution=solution, select=select)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(table(result, course.assignment(assignment), color=sys.stdout.isatty()))
+    sys.exit(0 if result.all_passed else 1)
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the reports.")
+@click.option("--jobs", type=int, default=None, help="Submissions graded at once (default: all cores).")
+@click.option("--force", is_flag=True, help="Grade again students already finished in OUT.")
+def grade(assignment, submissions, out, jobs, force):
+    """Grade a class: every sub-folder of SUBMISSIONS is one student (public + hidden suites).
+
+    Writes per student results.json (Gradescope), result.json and feedback.txt; for the class
+    grades.csv, failures.csv and histogram.png. An interrupted run resumes where it stopped.
+    """
+    from grader.batch import grade as run_grade
+    from grader.batch import students
+
+    course = course_obj()
+    total = len(students(submissions))
+    with click.progressbar(length=total, label=f"grading {assignment}", file=sys.stderr) as bar:
+        summary = run_grade(course, assignment, submissions, out, jobs=jobs, force=force, progress=lambda _: bar.update(1))
+    click.echo(
+        f"graded {len(summary.graded)}, skipped {len(summary.skipped)} already finished, "
+        f"in {summary.seconds:.1f} s (isolation: {summary.isolation}); reports in {out}"
+    )
+    for name, cause in sorted(summary.ungradable.items()):
+        click.echo(f"  {name}: could not be graded: {cause}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), help="Write the student distribution here instead.")
+@click.option("--check", "check_only", is_flag=True, help="Only check that assignments/ is up to date.")
+def release(out, check_only):
+    """Regenerate assignments/ (stubs and handouts) from solutions/.
+
+    With --check, change nothing and exit 1 if assignments/ differs from what would be generated.
+    With --out DIR, write the student distribution (no solutions, no hidden suites) and scan it for leaks.
+    """
+    from grader.release import release_assignments, release_student
+
+    course = course_obj()
+    if out is not None:
+        leaks = release_student(course, out)
+        for leak in leaks:
+            click.echo(f"leak: {leak}", err=True)
+        if leaks:
+            sys.exit(1)
+        click.echo(f"student distribution written to {out}; leak scan clean")
+        return
+    changed = release_assignments(course, check=check_only)
+    if check_only:
+        for path in changed:
+            click.echo(f"out of date: {path}", err=True)
+        if changed:
+            click.echo("run `course release` to regenerate assignments/", err=True)
+            sys.exit(1)
+        click.echo("assignments/ is up to date with solutions/")
+    else:
+        click.echo(f"regenerated {len(changed)} file(s)" if changed else "assignments/ already up to date")
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--check", "check_only", is_flag=True, help="Exit 1 if the stored snapshot is out of date.")
+def snapshot(assignment, check_only):
+    """Instructor: store the reference values the public suite of ASSIGNMENT reads (from solutions/)."""
+    from grader.snapshot import write_snapshot
+
+    differs = write_snapshot(course_obj(), assignment, check=check_only)
+    if check_only and differs:
+        click.echo(f"{assignment}: stored snapshot is out of date; run `course snapshot {assignment}`", err=True)
+        sys.exit(1)
+    click.echo(f"{assignment}: snapshot {'updated' if differs and not check_only else 'up to date'}")

@@ -188,7 +188,7 @@ def _student_error(error: dict) -> StudentError:
     if "SyntaxError" in mro:
         return StudentError(f"{t}{at}: {message}", "syntax", t, mro, where)
     if t == "NotImplementedError":
-        return StudentError(f"not implemented yet: {message}", "not-implemented", t, mro, where)
+        return StudentError(message or f"NotImplementedError{at}", "not-implemented", t, mro, where)
     if t == "MemoryError":
         return StudentError(f"MemoryError{at}: the worker hit its memory limit", "limit", t, mro, where)
     if t in ("SystemExit", "KeyboardInterrupt"):

@@ -9,6 +9,7 @@ task's points (course.yaml) over the task's tests by their weights.
 from __future__ import annotations
 
 import io
+import os
 import time
 import zlib
 from contextlib import redirect_stderr, redirect_stdout
@@ -168,16 +169,22 @@ def run_assignment(
     sub = Submission(submission_dir, list(assignment.modules), assignment.limits, isolation)
     plugin = GradingPlugin(assignment, sub)
     args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q",
-            "-p", "no:cacheprovider", "--import-mode=importlib", "-o", "console_output_style=classic"]
+            "-p", "no:cacheprovider", "--import-mode=importlib", "--tb=native", "--assert=plain", "-o", "console_output_style=classic"]
     if select:
         args += ["-k", select]
     started = time.monotonic()
     log = io.StringIO()
+    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # third-party plugins have no say in grading
     try:
         with redirect_stdout(log), redirect_stderr(log):
             pytest.main(args, plugins=[plugin])
     finally:
         sub.close()
+        if autoload is None:
+            del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     if plugin.collect_errors:
         raise CourseError(f"the {assignment.id} suite could not be collected: {plugin.collect_errors[0]}")
 
@@ -189,7 +196,7 @@ def run_assignment(
     for task in assignment.tasks:
         mine = [t for t in tests if t.task == task.id]
         result.tasks.append(
-            TaskScore(task.id, task.title, round(sum(t.points for t in mine), 4),
+            TaskScore(task.id, task.title, round(sum(t.points for t in mine), 2),
                       task.points if mine else 0.0, sum(t.passed for t in mine), len(mine))
         )
     result.notes = [f"{m}.py is missing from the submission" for m in assignment.modules if m not in present]

@@ -8,8 +8,6 @@ Conventions (Cover & Thomas, section 2.1): 0 log 0 = 0, 0 log (0/q) = 0, p log (
 from __future__ import annotations
 
 import math
-from collections import Counter
-
 import numpy as np
 
 TOLERANCE = 1e-6  # how far from 1 a distribution's sum may be
@@ -112,14 +110,18 @@ def conditional_entropy(text: str, k: int, base: float = 2.0) -> float:
     k = 0 gives the entropy of single characters. Raises ValueError if k < 0 or len(text) <= k.
     """
     ### BEGIN SOLUTION 1.4
+    # HINT: a Counter of the (k+1)-character windows gives n(c, x); sum them by their first k characters for n(c).
     if k < 0 or len(text) <= k:
         raise ValueError(f"need 0 <= k < len(text), got k={k} for {len(text)} characters")
-    pairs = Counter(text[i - k : i + 1] for i in range(k, len(text)))
-    contexts: Counter[str] = Counter()
-    for gram, n in pairs.items():
-        contexts[gram[:-1]] += n
-    total = len(text) - k
-    joint = np.array(list(pairs.values()), dtype=float)
-    ctx = np.array([contexts[g[:-1]] for g in pairs], dtype=float)
-    return float(-(joint / total * np.log(joint / ctx)).sum() / math.log(base)) + 0.0
+    _, ids = np.unique(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), return_inverse=True)
+    n, size = len(ids), int(ids.max()) + 1
+    context = np.zeros(n - k, dtype=np.int64)  # context[i - k] numbers text[i - k : i]
+    for j in range(k):
+        context = context * size + ids[j : j + n - k]
+        if context.max() >= 2**62 // size:  # renumber before the next step could overflow
+            _, context = np.unique(context, return_inverse=True)
+    pairs, pair_counts = np.unique(context * size + ids[k:], return_counts=True)
+    contexts, context_counts = np.unique(context, return_counts=True)
+    context_counts = context_counts[np.searchsorted(contexts, pairs // size)]
+    return float(-(pair_counts / (n - k) * np.log(pair_counts / context_counts)).sum() / math.log(base)) + 0.0
     ### END SOLUTION

@@ -18,7 +18,7 @@ def expected_cost(freqs: dict, lengths: dict) -> float:
 def pack_bits(bits: str) -> bytes:
     """'01011' -> b'\\x58': most significant bit first, zero padding."""
     padded = bits + "0" * (-len(bits) % 8)
-    return bytes(int(padded[i : i + 8], 2) for i in range(0, len(padded), 8))
+    return int(padded, 2).to_bytes(len(padded) // 8, "big") if padded else b""
 
 
 def elias_gamma_code(text: str) -> dict[str, str]:

@@ -1,6 +1,9 @@
 """What `course snapshot hw1` stores: reference values the public suite needs, computed by the
 solutions through the same seam the suites use, so no reference code ships with the public tests."""
 
+import bz2
+import lzma
+import zlib
 from collections import Counter
 
 from grader.data import load_text
@@ -25,4 +28,11 @@ def make(submission) -> dict:
         "conditional_entropy_train": [info.conditional_entropy(text, k) for k in range(4)],
         "optimal_cost": costs,
         "corpus_lengths": huff.code_lengths(tables["corpus"]),
+        "corpus_compressed_bytes": compressed_sizes(text),
     }
+
+
+def compressed_sizes(text: str) -> dict[str, int]:
+    """Bytes out of the standard library's compressors at their default settings."""
+    raw = text.encode("utf-8")
+    return {"zlib": len(zlib.compress(raw)), "bz2": len(bz2.compress(raw)), "lzma": len(lzma.compress(raw))}

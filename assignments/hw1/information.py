@@ -1,0 +1,71 @@
+"""hw1, part 1: entropy, cross-entropy, KL divergence, mutual information, and the entropy of English.
+
+Every function takes probabilities as any array-like of floats and a logarithm `base`
+(2 gives bits, e (math.e) gives nats) and returns a Python float.
+Conventions (Cover & Thomas, section 2.1): 0 log 0 = 0, 0 log (0/q) = 0, p log (p/0) = +inf.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+
+TOLERANCE = 1e-6  # how far from 1 a distribution's sum may be
+
+
+def check_distribution(p, name: str = "p") -> np.ndarray:
+    """Return `p` as a 1-D float array, or raise ValueError saying what is wrong with it.
+
+    A distribution is non-empty, finite, has no negative entry, and sums to 1 within TOLERANCE.
+    """
+    raise NotImplementedError("Task 1.1: check_distribution is not implemented yet")
+
+
+def entropy(p, base: float = 2.0) -> float:
+    """Task 1.1. Shannon entropy H(p) = -sum_i p_i log_base p_i, with 0 log 0 = 0.
+
+    >>> entropy([0.5, 0.5])
+    1.0
+    Raises ValueError (via check_distribution) for an invalid distribution.
+    """
+    # HINT: mask the zero entries before taking the logarithm; divide by log(base) to change units.
+    raise NotImplementedError("Task 1.1: entropy is not implemented yet")
+
+
+def cross_entropy(p, q, base: float = 2.0) -> float:
+    """Task 1.2. Cross-entropy H(p, q) = -sum_i p_i log_base q_i.
+
+    Infinite when q_i = 0 for some i with p_i > 0. p and q must have the same length.
+    """
+    raise NotImplementedError("Task 1.2: cross_entropy is not implemented yet")
+
+
+def kl_divergence(p, q, base: float = 2.0) -> float:
+    """Task 1.2. Kullback-Leibler divergence D(p || q) = sum_i p_i log_base (p_i / q_i).
+
+    Zero exactly when p = q; infinite when q has no mass somewhere p has. Not symmetric.
+    """
+    raise NotImplementedError("Task 1.2: kl_divergence is not implemented yet")
+
+
+def mutual_information(joint, base: float = 2.0) -> float:
+    """Task 1.3. I(X; Y) = sum_{x,y} p(x,y) log_base [p(x,y) / (p(x) p(y))].
+
+    `joint` is a 2-D table with joint[x, y] = p(x, y): rows are values of X, columns values of Y.
+    Raises ValueError unless it is 2-D, non-negative and sums to 1.
+    """
+    raise NotImplementedError("Task 1.3: mutual_information is not implemented yet")
+
+
+def conditional_entropy(text: str, k: int, base: float = 2.0) -> float:
+    """Task 1.4. Empirical entropy of the next character given the k before it (Shannon's F_{k+1}).
+
+    Count every position i >= k of `text`: the context c = text[i-k:i] and the character x = text[i].
+    With n(c, x) those counts, n(c) = sum_x n(c, x) and N = len(text) - k,
+
+        F = -sum_{c,x} n(c, x)/N * log_base( n(c, x) / n(c) ).
+
+    k = 0 gives the entropy of single characters. Raises ValueError if k < 0 or len(text) <= k.
+    """
+    # HINT: a Counter of the (k+1)-character windows gives n(c, x); sum them by their first k characters for n(c).
+    raise NotImplementedError("Task 1.4: conditional_entropy is not implemented yet")

@@ -1,0 +1,202 @@
+"""`course grade`: grade a class. Every sub-folder of SUBMISSIONS is one student.
+
+Each student is graded in a grading process of its own (`python -m grader.batch ...`), which runs
+the public and hidden suites with its own sandboxed worker; up to `jobs` run at once. Per student
+the output folder gets `result.json` (everything), `results.json` (Gradescope) and `feedback.txt`,
+each written atomically, then a `.done` stamp holding their sha256. A rerun skips a student whose
+stamp matches the files, so an interrupted batch (even by kill -9) resumes where it stopped; a file
+that does not match its stamp (half a batch, or a forged results.json) is graded again.
+For the class: `grades.csv`, `failures.csv` (every test that did not pass, with its cause) and
+`histogram.png`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.config import Assignment, Course, CourseError
+from grader.report import feedback_text, gradescope
+from grader.results import RunResult, write_atomic, write_json
+
+DONE = ".done"
+
+
+@dataclass
+class BatchSummary:
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # finished in an earlier run
+    ungradable: dict[str, str] = field(default_factory=dict)  # student -> cause
+    seconds: float = 0.0
+    isolation: str = ""
+
+
+def students(submissions: Path) -> list[Path]:
+    if not submissions.is_dir():
+        raise CourseError(f"{submissions}: no such folder")
+    found = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not found:
+        raise CourseError(f"{submissions}: no student folders inside (one sub-folder per student)")
+    return found
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("result.json", "results.json", "feedback.txt"):
+        h.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def finished(folder: Path) -> bool:
+    try:
+        return (folder / DONE).read_text().strip() == _digest(folder)
+    except OSError:
+        return False
+
+
+def save_student(folder: Path, result: RunResult, assignment: Assignment, student: str) -> None:
+    (folder / DONE).unlink(missing_ok=True)
+    write_json(folder / "result.json", result.to_dict())
+    write_json(folder / "results.json", gradescope(result, assignment))
+    write_atomic(folder / "feedback.txt", feedback_text(result, assignment, student))
+    write_atomic(folder / DONE, _digest(folder) + "\n")
+
+
+def ungradable_result(assignment: Assignment, submission: Path, cause: str, isolation: str) -> RunResult:
+    from grader.results import TaskScore
+
+    result = RunResult(assignment.id, str(submission), isolation, ["public", "hidden"], notes=[cause])
+    result.tasks = [TaskScore(t.id, t.title, 0.0, t.points, 0, 0) for t in assignment.tasks]
+    return result
+
+
+def grade_one(course: Course, assignment: Assignment, submission: Path, out: Path, isolation: str) -> str | None:
+    """Grade one student in a separate grading process; return a cause if it could not be graded."""
+    out.mkdir(parents=True, exist_ok=True)
+    result_file = out / ".grading.json"
+    cmd = [sys.executable, "-m", "grader.batch", str(course.root), assignment.id, str(submission), str(result_file), isolation]
+    env = {**os.environ, "COURSE_ROOT": str(course.root), "MPLBACKEND": "Agg"}
+    budget = assignment.limits.grader_s + 60
+    cause = None
+    try:
+        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=budget)
+        if proc.returncode != 0:
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            cause = lines[-1] if lines else f"the grading process exited with status {proc.returncode}"
+    except subprocess.TimeoutExpired:
+        cause = f"grading took longer than {budget:g} s"
+    if cause is None:
+        result = RunResult.from_dict(json.loads(result_file.read_text()))
+    else:
+        result = ungradable_result(assignment, submission, cause, isolation)
+    save_student(out, result, assignment, submission.name)
+    result_file.unlink(missing_ok=True)
+    return cause
+
+
+def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs: int | None = None,
+          force: bool = False, isolation: str | None = None, progress=None) -> BatchSummary:
+    """Grade every student folder under `submissions` into `out`; see the module docstring."""
+    from grader import sandbox
+
+    a = course.built(assignment_id)
+    from grader.paths import suite_dir
+
+    if not suite_dir(a.id, "hidden").is_dir():
+        raise CourseError(f"{a.id}: the hidden suite is not here; `course grade` needs the instructor's copy")
+    everyone = students(Path(submissions))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    isolation = isolation or ("bwrap" if sandbox.bwrap_path() else "limits")
+    summary = BatchSummary(isolation=isolation)
+    todo = []
+    for s in everyone:
+        if not force and finished(out / s.name):
+            summary.skipped.append(s.name)
+        else:
+            todo.append(s)
+    started = time.monotonic()
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(grade_one, course, a, s.resolve(), out / s.name, isolation): s.name for s in todo}
+        for future in as_completed(futures):
+            name = futures[future]
+            cause = future.result()
+            summary.graded.append(name)
+            if cause:
+                summary.ungradable[name] = cause
+            if progress is not None:
+                progress(name)
+    summary.seconds = round(time.monotonic() - started, 2)
+    write_class_reports(a, [s.name for s in everyone], out)
+    return summary
+
+
+def write_class_reports(a: Assignment, names: list[str], out: Path) -> None:
+    """grades.csv, failures.csv and histogram.png from every student's result.json."""
+    results = {n: RunResult.from_dict(json.loads((out / n / "result.json").read_text())) for n in names}
+    grades, failures = io.StringIO(), io.StringIO()
+    g = csv.writer(grades, lineterminator="\n")
+    g.writerow(["student", *[f"{t.id} {t.title}" for t in a.tasks], "total"])
+    f = csv.writer(failures, lineterminator="\n")
+    f.writerow(["student", "task", "test", "kind", "cause", "feedback"])
+    for n, r in results.items():
+        points = r.task_points()
+        g.writerow([n, *[f"{points.get(t.id, 0.0):g}" for t in a.tasks], f"{r.score:g}"])
+        for note in r.notes:
+            f.writerow([n, "", "", "", "ungradable" if not r.tests else "note", note])
+        for t in r.tests:
+            if not t.passed:
+                f.writerow([n, t.task, t.name, t.kind, t.cause, t.feedback])
+    write_atomic(out / "grades.csv", grades.getvalue())
+    write_atomic(out / "failures.csv", failures.getvalue())
+    histogram([r.score for r in results.values()], a, out / "histogram.png")
+
+
+def histogram(scores: list[float], a: Assignment, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.hist(scores, bins=20, range=(0, a.points), color="#3b6ea5", edgecolor="white")
+    ax.set_xlabel(f"score (out of {a.points:g})")
+    ax.set_ylabel("students")
+    mean = sum(scores) / len(scores) if scores else 0.0
+    ax.set_title(f"{a.id}: {len(scores)} students, mean {mean:.1f}")
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _main(argv: list[str]) -> int:
+    """Grading process for one student: ROOT ASSIGNMENT SUBMISSION RESULT_JSON ISOLATION."""
+    from grader.config import load_course
+    from grader.runner import run_assignment
+
+    root, assignment_id, submission, result_file, isolation = argv
+    try:
+        course = load_course(Path(root))
+        result = run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation)
+    except CourseError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    write_json(Path(result_file), result.to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

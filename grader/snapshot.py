@@ -1,0 +1,44 @@
+"""`course snapshot ID`: store the reference values a public suite needs, made from the solutions.
+
+The values come from `grader/suites/<id>/snapshots.py:make(submission)`, which calls the solutions
+through the same seam as the tests; they land in `grader/suites/<id>/_snapshots/reference.json`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import replace
+
+from grader import paths
+from grader.config import Course, CourseError
+from grader.remote import Submission
+
+
+def make_snapshot(course: Course, assignment_id: str) -> dict:
+    a = course.built(assignment_id)
+    solutions = course.root / "solutions" / a.folder
+    if not solutions.is_dir():
+        raise CourseError(f"{solutions}: not found; snapshots are made from the instructor's solutions")
+    maker = importlib.import_module(f"grader.suites.{a.id}.snapshots")
+    sub = Submission(solutions, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), "limits")
+    try:
+        sub.begin_test("snapshot", 0)
+        return json.loads(json.dumps(maker.make(sub), sort_keys=True))
+    finally:
+        sub.close()
+
+
+def snapshot_text(values: dict) -> str:
+    return json.dumps(values, indent=1, sort_keys=True) + "\n"
+
+
+def write_snapshot(course: Course, assignment_id: str, check: bool = False) -> bool:
+    """Write the snapshot (or, with `check`, only compare); return True if the stored one differed."""
+    path = paths.snapshot_dir(assignment_id) / "reference.json"
+    text = snapshot_text(make_snapshot(course, assignment_id))
+    differs = not path.is_file() or path.read_text() != text
+    if differs and not check:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return differs
