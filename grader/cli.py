@@ -154,3 +154,5 @@ def snapshot(assignment, check_only):
         click.echo(f"{assignment}: stored snapshot is out of date; run `course snapshot {assignment}`", err=True)
         sys.exit(1)
     click.echo(f"{assignment}: snapshot {'updated' if differs and not check_only else 'up to date'}")
+if __name__ == "__main__":
+    main()

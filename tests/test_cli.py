@@ -1,0 +1,110 @@
+"""The `course` command through click's CliRunner: output, exit codes, one-line causes."""
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+
+
+@pytest.fixture
+def run(course, monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_ROOT", str(course.root))
+
+    def invoke(*args):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_check_solution_passes_public_and_hidden(run):
+    result = run("check", "hw1", "--solution")
+    assert result.exit_code == 0, result.output
+    assert "Total" in result.output and "100 / 100" in result.output and "(* hidden test)" in result.output
+
+
+def test_check_on_stubs_fails_every_test_with_the_task_number(run, course, tmp_path):
+    result = run("check", "hw1", "--path", str(course.root / "assignments" / "hw1"), "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["score"] == 0 and data["suites"] == ["public"]
+    assert all(t["feedback"].startswith(f"Task {t['task']}:") for t in data["tests"])
+
+
+def test_a_syntax_error_in_one_file_costs_only_that_files_tests(run, solutions, tmp_path):
+    shutil.copytree(solutions, tmp_path / "sub")
+    (tmp_path / "sub" / "huffman.py").write_text("def code_lengths(freqs):\n    return {s: 1 for s in freqs\n")
+    result = run("check", "hw1", "--path", str(tmp_path / "sub"), "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    points = {t["id"]: t["points"] for t in data["tasks"]}
+    assert [points[t] for t in ("1.1", "1.2", "1.3", "1.4")] == [10, 15, 10, 15]
+    broken = [t for t in data["tests"] if t["task"] >= "1.5"]
+    assert broken and all(t["cause"] == "syntax" and "huffman.py:2" in t["feedback"] for t in broken)
+
+
+def test_a_missing_file_is_named_and_the_rest_is_graded(run, solutions, tmp_path):
+    (tmp_path / "sub").mkdir()
+    shutil.copy(solutions / "information.py", tmp_path / "sub")
+    result = run("check", "hw1", "--path", str(tmp_path / "sub"), "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["score"] == 50 and "huffman.py is missing from the submission" in data["notes"]
+    assert any(t["cause"] == "missing" and "huffman.py" in t["feedback"] for t in data["tests"])
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("check", "hw9"), "course: unknown assignment 'hw9'; valid ids: hw1, hw2, hw3, hw4, hw5, capstone"),
+        (("check", "hw3"), "course: hw3 (Optimization - SGD, Adam, AdamW and LAMB) is not built yet"),
+        (("check", "hw1", "--path", "/nonexistent/folder"), "course: /nonexistent/folder: no such folder"),
+        (("grade", "hw1", "/nonexistent/subs", "--out", "/tmp/x"), "course: /nonexistent/subs: no such folder"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(run, args, message):
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(message), result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_folder_without_any_assignment_file_is_refused(run, tmp_path):
+    result = CliRunner().invoke(main, ["check", "hw1", "--path", str(tmp_path)])
+    assert result.exit_code == 2 and "none of hw1's files (information.py, huffman.py) is there" in result.output
+
+
+def test_malformed_course_yaml_names_key_and_line(monkeypatch, course, tmp_path):
+    text = (course.root / "course.yaml").read_text().replace("estimate_hours: 6", "estimate_hours: six", 1)
+    (tmp_path / "course.yaml").write_text(text)
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    result = CliRunner().invoke(main, ["syllabus"])
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "estimate_hours: six" in ln)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"course: course.yaml:{line}: assignments[0].estimate_hours: expected a positive number, got 'six'"
+    )
+
+
+def test_syllabus_lists_readings_and_the_last_score(run, monkeypatch, course, tmp_path):
+    shutil.copy(course.root / "course.yaml", tmp_path / "course.yaml")
+    shutil.copytree(course.root / "assignments", tmp_path / "assignments")
+    shutil.copytree(course.root / "datasets", tmp_path / "datasets")
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    assert run("check", "hw1").exit_code == 1
+    result = run("syllabus")
+    assert result.exit_code == 0
+    assert "reading: Shannon (1948)" in result.output and "Kingma & Ba (2014)" in result.output
+    assert "0 / 100 (" in result.output and "(not built yet)" in result.output
+
+
+def test_release_check_passes_on_the_committed_tree(run):
+    result = run("release", "--check")
+    assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_snapshot_is_up_to_date(run):
+    result = run("snapshot", "hw1", "--check")
+    assert result.exit_code == 0, result.output

@@ -1,0 +1,67 @@
+"""The wire carries plain data only; anything else stays behind as an inert handle."""
+
+import math
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from grader import protocol
+
+
+def round_trip(value):
+    return protocol.decode(protocol.encode(value))
+
+
+def test_plain_data_round_trips_exactly():
+    value = {"a": [1, 2.5, None, True, "x"], "t": (1, (2, 3)), "b": b"\x00\xff", 3: "int key",
+             "f": [math.inf, -math.inf], "__dunder": 1}
+    assert round_trip(value) == value
+    assert math.isnan(round_trip(float("nan")))
+    assert type(round_trip(True)) is bool and type(round_trip(1)) is int
+
+
+def test_arrays_and_tensors_keep_dtype_and_shape():
+    a = np.arange(12, dtype=np.int16).reshape(3, 4)
+    b = round_trip(a)
+    assert b.dtype == a.dtype and b.shape == a.shape and (a == b).all()
+    assert type(round_trip(np.float32(1.5))) is np.float32
+    for t in (torch.randn(2, 3), torch.randn(4).to(torch.bfloat16), torch.nn.Parameter(torch.ones(2))):
+        u = round_trip(t)
+        assert type(u) is torch.Tensor and u.dtype == t.dtype and torch.equal(u, t.detach())
+
+
+def test_objects_that_claim_equality_do_not_pass_as_numbers():
+    class Rigged(float):
+        def __eq__(self, other):
+            return True
+
+    kept = []
+    encoded = protocol.encode([Rigged(1.0), object()], keep=lambda o: kept.append(o) or {"__handle__": len(kept)})
+    assert encoded == [{"__handle__": 1}, {"__handle__": 2}]
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode(encoded)  # no handle factory: refused, not trusted
+    with pytest.raises(protocol.ProtocolError):
+        protocol.encode(np.array([object()], dtype=object))
+
+
+def test_a_dict_that_looks_like_a_tag_is_still_a_dict():
+    value = {"__handle__": 5, "__ndarray__": "<f8"}
+    assert round_trip(value) == value
+
+
+def test_malformed_frames_are_refused():
+    left, right = socket.socketpair()
+    with left, right:
+        left.sendall((10).to_bytes(8, "big") + b"not json!!")
+        with pytest.raises(protocol.ProtocolError):
+            protocol.recv(right)
+        left.sendall((protocol.MAX_MESSAGE + 1).to_bytes(8, "big"))
+        with pytest.raises(protocol.ProtocolError):
+            protocol.recv(right)
+    bad = {"__ndarray__": "<f8", "shape": [3], "data": "AAAA"}
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode(bad)
+    with pytest.raises((protocol.ProtocolError, TypeError)):
+        protocol.decode({"__ndarray__": "|O", "shape": [1], "data": "AAAAAAAAAAA="})
