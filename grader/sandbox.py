@@ -113,7 +113,7 @@ def bwrap_prefix(submission: Path, workdir: Path) -> list[str]:
     """The bwrap command line that runs a worker with only what it needs in view.
 
     The worker sees: the system's libraries and the Python installation read-only, the course
-    package and datasets read-only, the submission read-only at its own path, and `workdir`
+    package (with every hidden suite replaced by an empty folder) and datasets read-only, the submission read-only at its own path, and `workdir`
     (private to this worker) as its only writable place, mounted at /tmp.
     """
     from grader.paths import PACKAGE, course_root
@@ -128,6 +128,8 @@ def bwrap_prefix(submission: Path, workdir: Path) -> list[str]:
     for path in sorted(readonly):
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
+    for hidden in sorted(PACKAGE.glob("suites/*/hidden")):
+        argv += ["--tmpfs", str(hidden)]  # hidden tests stay on the grading side
     argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(workdir), "/tmp"]
     argv += ["--ro-bind", str(submission), str(submission), "--chdir", "/tmp", "--setenv", "TMPDIR", "/tmp"]
     return argv

@@ -9,7 +9,7 @@ from grader.checks import mapping, raises
 from grader.data import load_text
 from grader.suites.hw1.codes import assert_canonical, assert_prefix_free, expected_cost, kraft, pack_bits
 from grader.suites.hw1.public.test_huffman import check_report, encoded, lengths_of
-from grader.suites.hw1.reference import canonical, huffman_lengths, optimal_cost
+from grader.suites.hw1.hidden.reference import canonical, huffman_lengths, optimal_cost
 from grader.suites.hw1.snapshots import compressed_sizes
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from grader.checks import close, near, raises
 from grader.data import load_text
-from grader.suites.hw1.reference import conditional_entropy_bits, entropy_bits
+from grader.suites.hw1.hidden.reference import conditional_entropy_bits, entropy_bits
 
 LN2 = math.log(2)
 

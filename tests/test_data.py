@@ -1,0 +1,32 @@
+"""The committed data sets: what the readmes say, and a checksum that refuses a changed file."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from grader import data
+from grader.config import CourseError
+
+
+def test_corpus_split_sizes_and_alphabet():
+    train, valid = data.load_text("train"), data.load_text("valid")
+    assert (len(train), len(valid)) == (937_688, 98_308)
+    assert len(set(train + valid)) == 76 and (train + valid).isascii()
+    assert "Gutenberg" not in train + valid and valid.startswith("THE TEMPEST")
+
+
+def test_digits_shapes_and_split():
+    images, labels, split = data.load_digits()
+    assert images.shape == (1797, 8, 8) and images.max() == 16
+    assert np.bincount(labels).min() >= 170 and np.bincount(split).tolist() == [1259, 269, 269]
+
+
+def test_a_changed_file_is_refused(course, tmp_path, monkeypatch):
+    shutil.copytree(course.root / "datasets", tmp_path / "datasets")
+    with open(tmp_path / "datasets" / "shakespeare" / "valid.txt", "a") as f:
+        f.write("x")
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    with pytest.raises(CourseError, match="does not match SHA256SUMS"):
+        data._verified_bytes("shakespeare", "valid.txt")
+    data._verified_bytes("shakespeare", "train.txt")
