@@ -1,7 +1,8 @@
 """`course grade`: grade a class. Every sub-folder of SUBMISSIONS is one student.
 
-Each student is graded in a grading process of its own (`python -m grader.batch ...`), which runs
-the public and hidden suites with its own sandboxed worker; up to `jobs` run at once. Per student
+Up to `jobs` grading processes (forked from this one) take students in turn; each student's suites
+run with a sandboxed worker of their own. A student whose grading process died is graded again in
+a fresh process (`python -m grader.batch ...`). Per student
 the output folder gets `result.json` (everything), `results.json` (Gradescope) and `feedback.txt`,
 each written atomically, then a `.done` stamp holding their sha256. A rerun skips a student whose
 stamp matches the files, so an interrupted batch (even by kill -9) resumes where it stopped; a file
@@ -17,10 +18,13 @@ import hashlib
 import io
 import json
 import os
+import multiprocessing
 import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,28 +83,31 @@ def ungradable_result(assignment: Assignment, submission: Path, cause: str, isol
     return result
 
 
-def grade_one(course: Course, assignment: Assignment, submission: Path, out: Path, isolation: str) -> str | None:
-    """Grade one student in a separate grading process; return a cause if it could not be graded."""
-    out.mkdir(parents=True, exist_ok=True)
-    result_file = out / ".grading.json"
-    cmd = [sys.executable, "-m", "grader.batch", str(course.root), assignment.id, str(submission), str(result_file), isolation]
-    env = {**os.environ, "COURSE_ROOT": str(course.root), "MPLBACKEND": "Agg"}
-    budget = assignment.limits.grader_s + 60
-    cause = None
-    try:
-        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=budget)
+def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: str) -> dict:
+    """Runs in a pool process (forked from the parent, so nothing is imported again)."""
+    from grader.config import load_course
+    from grader.runner import run_assignment
+
+    course = load_course(Path(root))
+    return run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation).to_dict()
+
+
+def grade_one(course: Course, assignment: Assignment, submission: Path, isolation: str) -> RunResult:
+    """Grade one student in a fresh grading process (the fallback when a pool process died)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "grader.batch", str(course.root), assignment.id, str(submission), str(result_file), isolation]
+        env = {**os.environ, "COURSE_ROOT": str(course.root), "MPLBACKEND": "Agg"}
+        budget = assignment.limits.grader_s + 60
+        try:
+            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=budget)
+        except subprocess.TimeoutExpired:
+            return ungradable_result(assignment, submission, f"grading took longer than {budget:g} s", isolation)
         if proc.returncode != 0:
             lines = (proc.stderr or proc.stdout).strip().splitlines()
             cause = lines[-1] if lines else f"the grading process exited with status {proc.returncode}"
-    except subprocess.TimeoutExpired:
-        cause = f"grading took longer than {budget:g} s"
-    if cause is None:
-        result = RunResult.from_dict(json.loads(result_file.read_text()))
-    else:
-        result = ungradable_result(assignment, submission, cause, isolation)
-    save_student(out, result, assignment, submission.name)
-    result_file.unlink(missing_ok=True)
-    return cause
+            return ungradable_result(assignment, submission, cause, isolation)
+        return RunResult.from_dict(json.loads(result_file.read_text()))
 
 
 def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs: int | None = None,
@@ -125,17 +132,34 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
         else:
             todo.append(s)
     started = time.monotonic()
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_one, course, a, s.resolve(), out / s.name, isolation): s.name for s in todo}
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+
+    def finish(student: Path, result: RunResult) -> None:
+        save_student(out / student.name, result, a, student.name)
+        summary.graded.append(student.name)
+        if not result.tests:
+            summary.ungradable[student.name] = "; ".join(result.notes)
+        if progress is not None:
+            progress(student.name)
+
+    # Grading processes are forked from this one, so each starts with pytest and the course loaded;
+    # they never run student code (their workers do), so one process may grade many students.
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    retry = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(_grade_in_pool, str(course.root), a.id, str(s.resolve()), isolation): s for s in todo}
         for future in as_completed(futures):
-            name = futures[future]
-            cause = future.result()
-            summary.graded.append(name)
-            if cause:
-                summary.ungradable[name] = cause
-            if progress is not None:
-                progress(name)
+            student = futures[future]
+            try:
+                result = RunResult.from_dict(future.result())
+            except CourseError as exc:
+                result = ungradable_result(a, student, str(exc), isolation)
+            except BrokenProcessPool:
+                retry.append(student)
+                continue
+            finish(student, result)
+    for student in retry:
+        finish(student, grade_one(course, a, student.resolve(), isolation))
     summary.seconds = round(time.monotonic() - started, 2)
     write_class_reports(a, [s.name for s in everyone], out)
     return summary

@@ -99,14 +99,16 @@ class Worker:
             cwd = None
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "OMP_NUM_THREADS": "1",
                "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
-        self.proc = subprocess.Popen(
-            argv, pass_fds=[child.fileno()], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
+        with open(self.workdir / "startup.txt", "wb") as startup:  # errors before the worker is running
+            self.proc = subprocess.Popen(
+                argv, pass_fds=[child.fileno()], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=startup, start_new_session=True,
+            )
         child.close()
         self.sock = parent
         self.generation += 1
         self.output_seen = 0
+        self.imported: set[str] = set()
 
     def stop(self, grace: float = 0.0) -> int | None:
         """Kill the worker and its process group (after `grace` seconds to exit by itself);
@@ -133,6 +135,14 @@ class Worker:
             shutil.rmtree(self.workdir, ignore_errors=True)
         self.proc = self.sock = self.workdir = None
         return code
+
+    def startup_error(self) -> str:
+        """The last line the worker (or bwrap) wrote before it began serving, if any."""
+        try:
+            lines = (self.workdir / "startup.txt").read_text(errors="replace").strip().splitlines()
+        except (OSError, TypeError):
+            return ""
+        return lines[-1][:300] if lines else ""
 
     def output_size(self) -> int:
         try:
@@ -163,7 +173,10 @@ class Worker:
             self.stop()
             raise StudentError(f"ran past the {self.limits.wall_s:g} s time limit", "timeout") from None
         except (EOFError, OSError, protocol.ProtocolError) as exc:
+            startup = self.startup_error()
             cause, text = _describe_exit(self.stop(grace=1.0))
+            if startup:
+                cause, text = "crash", f"the worker could not start: {startup}"
             if isinstance(exc, protocol.ProtocolError):
                 cause, text = "crash", f"the worker sent something that is not plain data ({exc})"
             raise StudentError(text, cause) from None
@@ -264,6 +277,14 @@ class Submission:
     def module(self, name: str) -> "RemoteModule":
         return RemoteModule(self, name)
 
+    def ensure_imported(self, module: str) -> None:
+        """Import a student module once per worker, so a module that hangs or fails at import is
+        charged once (as `import <module>`), not once per function."""
+        if self.worker.proc is not None and module in self.worker.imported:
+            return
+        self.call({"op": "import", "module": module}, f"import {module}")
+        self.worker.imported.add(module)
+
     def driver(self, assignment: str, name: str, *args, **kwargs):
         """Run `grader/suites/<assignment>/drivers.py:<name>` inside the worker."""
         a, k = self.encode_args(args, kwargs)
@@ -280,9 +301,13 @@ class _Remote:
     def _key(self, name: str) -> str:
         raise NotImplementedError
 
+    def _before(self) -> None:
+        """Hook run before each attribute access."""
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
+        self._before()
         value = self._sub.call({"op": "getattr", "target": self._target(), "name": name}, self._key(name))
         if isinstance(value, dict) and value.get("__callable__") is True:
             return RemoteFunction(self._sub, self._target(), name, self._key(name))
@@ -296,6 +321,9 @@ class RemoteModule(_Remote):
 
     def _target(self):
         return ["module", self._name]
+
+    def _before(self):
+        self._sub.ensure_imported(self._name)
 
     def _key(self, name):
         return f"{self._name}.{name}"

@@ -122,7 +122,7 @@ def bwrap_prefix(submission: Path, workdir: Path) -> list[str]:
     for key in ("stdlib", "platstdlib", "purelib", "platlib", "include"):
         readonly.add(sysconfig.get_paths()[key])
     readonly |= {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)}
-    readonly |= {p for p in sys.path if p and Path(p).is_dir() and not p.startswith(str(course_root()))}
+    readonly |= {p for p in sys.path if os.path.isabs(p) and Path(p).is_dir() and not p.startswith(str(course_root()))}
     readonly |= {str(PACKAGE), str(course_root() / "datasets")}
     argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     for path in sorted(readonly):

@@ -4,6 +4,7 @@ These check properties stated in the handout; none of them computes a task's ans
 
 from __future__ import annotations
 
+from collections import Counter
 from fractions import Fraction
 
 
@@ -23,7 +24,8 @@ def pack_bits(bits: str) -> bytes:
 
 def elias_gamma_code(text: str) -> dict[str, str]:
     """A variable-length prefix code (Elias gamma of the frequency rank), independent of any task."""
-    symbols = sorted(set(text), key=lambda s: (-text.count(s), s))
+    counts = Counter(text)
+    symbols = sorted(counts, key=lambda s: (-counts[s], s))
     return {s: "0" * (r.bit_length() - 1) + format(r, "b") for s, r in zip(symbols, range(1, len(symbols) + 1))}
 
 

@@ -1,6 +1,7 @@
 """Fixtures for the hw1 suites: the student's two modules, the corpus, the stored reference values."""
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -21,6 +22,11 @@ def huff(submission):
 @pytest.fixture(scope="session")
 def corpus() -> str:
     return load_text("train")
+
+
+@pytest.fixture(scope="session")
+def corpus_counts(corpus) -> Counter:
+    return Counter(corpus)
 
 
 @pytest.fixture(scope="session")

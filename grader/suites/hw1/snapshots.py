@@ -2,11 +2,15 @@
 solutions through the same seam the suites use, so no reference code ships with the public tests."""
 
 import bz2
+import hashlib
 import lzma
 import zlib
 from collections import Counter
 
 from grader.data import load_text
+from grader.suites.hw1.codes import elias_gamma_code, pack_bits
+
+REPORT_CHARS = 200_000  # the public compression report runs on this much of the corpus (mostly Hamlet)
 
 # Frequency tables whose optimal expected code length the public suite checks.
 TABLES = {
@@ -28,7 +32,8 @@ def make(submission) -> dict:
         "conditional_entropy_train": [info.conditional_entropy(text, k) for k in range(4)],
         "optimal_cost": costs,
         "corpus_lengths": huff.code_lengths(tables["corpus"]),
-        "corpus_compressed_bytes": compressed_sizes(text),
+        "report_compressed_bytes": compressed_sizes(text[:REPORT_CHARS]),
+        "corpus_gamma_code": packed_digest(text, elias_gamma_code(text)),
     }
 
 
@@ -36,3 +41,9 @@ def compressed_sizes(text: str) -> dict[str, int]:
     """Bytes out of the standard library's compressors at their default settings."""
     raw = text.encode("utf-8")
     return {"zlib": len(zlib.compress(raw)), "bz2": len(bz2.compress(raw)), "lzma": len(lzma.compress(raw))}
+
+
+def packed_digest(text: str, code: dict[str, str]) -> dict:
+    """n_bits and sha256 of `text` encoded with `code`, packed MSB-first (computed here, not by a solution)."""
+    bits = "".join(map(code.__getitem__, text))
+    return {"n_bits": len(bits), "sha256": hashlib.sha256(pack_bits(bits)).hexdigest()}

@@ -1,12 +1,13 @@
 """Public tests for hw1 part 2 (huffman.py): tasks 1.5-1.8."""
 
+import hashlib
 import math
 from collections import Counter
 
 import pytest
 
 from grader.checks import close, integer, mapping, number, raises, short
-from grader.suites.hw1.snapshots import TABLES, compressed_sizes
+from grader.suites.hw1.snapshots import REPORT_CHARS, TABLES, compressed_sizes
 from grader.suites.hw1.codes import (
     assert_canonical, assert_prefix_free, elias_gamma_code, expected_cost, kraft, pack_bits,
 )
@@ -35,9 +36,9 @@ def test_code_lengths_are_optimal(huff, snapshot, table):
 
 
 @pytest.mark.task("1.5")
-def test_code_lengths_of_the_corpus_are_optimal(huff, corpus, snapshot):
+def test_code_lengths_of_the_corpus_are_optimal(huff, corpus_counts, snapshot):
     """Is the code for the corpus' 76 characters optimal?"""
-    freqs = dict(Counter(corpus))
+    freqs = dict(corpus_counts)
     lengths = lengths_of(huff, freqs, "code_lengths(corpus counts)")
     cost, best = expected_cost(freqs, lengths), snapshot["optimal_cost"]["corpus"]
     assert kraft(lengths) <= 1 and cost == best, f"code_lengths(corpus): sum f*l = {cost} bits, the optimum is {best}"
@@ -124,13 +125,12 @@ def test_decode_stops_at_n_bits(huff):
 
 
 @pytest.mark.task("1.7")
-def test_round_trip_of_the_whole_corpus(huff, corpus):
+def test_round_trip_of_the_whole_corpus(huff, corpus, snapshot):
     """Does decode(encode(corpus)) give back all 937,688 characters, with the encoder bit-exact?"""
-    code = elias_gamma_code(corpus)
+    code, expected = elias_gamma_code(corpus), snapshot["corpus_gamma_code"]
     data, n_bits = encoded(huff, corpus, code, "encode(corpus)")
-    bits = "".join(map(code.__getitem__, corpus))
-    assert n_bits == len(bits), f"encode(corpus): n_bits = {n_bits}, expected {len(bits)}"
-    assert data == pack_bits(bits), "encode(corpus): the bytes differ from the codewords packed MSB-first"
+    assert n_bits == expected["n_bits"], f"encode(corpus): n_bits = {n_bits}, expected {expected['n_bits']}"
+    assert hashlib.sha256(data).hexdigest() == expected["sha256"], "encode(corpus): the bytes differ from the codewords packed MSB-first"
     back = huff.decode(data, n_bits, code)
     assert back == corpus, f"decode(encode(corpus)) differs from the corpus (lengths {len(back)} and {len(corpus)})"
 
@@ -163,7 +163,7 @@ def test_compression_report_small(huff):
 
 
 @pytest.mark.task("1.8")
-def test_compression_report_of_the_corpus(huff, corpus, snapshot):
-    """On the corpus, are H <= L < H + 1 and the ratios against zlib, bz2 and lzma right?"""
-    sizes = snapshot["corpus_compressed_bytes"]
-    check_report(huff.compression_report(corpus), corpus, "compression_report(corpus)", sizes)
+def test_compression_report_of_hamlet(huff, corpus, snapshot):
+    """On the first 200,000 characters of the corpus, are H <= L < H + 1 and the ratios against zlib, bz2 and lzma right?"""
+    text = corpus[:REPORT_CHARS]
+    check_report(huff.compression_report(text), text, "compression_report(corpus[:200000])", snapshot["report_compressed_bytes"])
