@@ -144,6 +144,8 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
 
     # Grading processes are forked from this one, so each starts with pytest and the course loaded;
     # they never run student code (their workers do), so one process may grade many students.
+    import grader.runner  # noqa: F401  (loaded once here, inherited by every forked grading process)
+
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     retry = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:

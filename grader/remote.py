@@ -248,6 +248,7 @@ class Submission:
         except StudentError as exc:
             if exc.cause == "timeout" and key is not None:
                 self.timed_out[key] = self.current_test
+                exc.args = (f"{key} {exc.args[0]}",)
             if exc.cause in ("timeout", "crash", "limit") and message["op"] != "seed":
                 self.worker.stop()
             raise

@@ -17,7 +17,7 @@ def table(result: RunResult, assignment: Assignment, color: bool = False) -> str
     import click
 
     width = max(60, shutil.get_terminal_size((120, 20)).columns)
-    name_w = min(58, max(24, width // 2 - 14))
+    name_w = max(24, min(72, width - 36))
     lines = [f"{assignment.id}: {assignment.title}  [{', '.join(result.suites)} tests, isolation: {result.isolation}]", ""]
     lines.append(f"{'task':<5} {'test':<{name_w}} {'points':>11}  status")
     for t in result.tests:

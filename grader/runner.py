@@ -169,7 +169,8 @@ def run_assignment(
     sub = Submission(submission_dir, list(assignment.modules), assignment.limits, isolation)
     plugin = GradingPlugin(assignment, sub)
     args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q",
-            "-p", "no:cacheprovider", "--import-mode=importlib", "--tb=native", "--assert=plain", "-o", "console_output_style=classic"]
+            "-p", "no:cacheprovider", "--import-mode=importlib", "--tb=native", "--assert=plain",
+            "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler", "-o", "console_output_style=classic"]
     if select:
         args += ["-k", select]
     started = time.monotonic()

@@ -125,11 +125,13 @@ def bwrap_prefix(submission: Path, workdir: Path) -> list[str]:
     readonly |= {p for p in sys.path if os.path.isabs(p) and Path(p).is_dir() and not p.startswith(str(course_root()))}
     readonly |= {str(PACKAGE), str(course_root() / "datasets")}
     argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    # /tmp first: the read-only binds below may lie under /tmp (a checkout or a venv there) and
+    # must be mounted on top of it, not hidden by it.
+    argv += ["--bind", str(workdir), "/tmp", "--proc", "/proc", "--dev", "/dev"]
     for path in sorted(readonly):
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
     for hidden in sorted(PACKAGE.glob("suites/*/hidden")):
         argv += ["--tmpfs", str(hidden)]  # hidden tests stay on the grading side
-    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(workdir), "/tmp"]
     argv += ["--ro-bind", str(submission), str(submission), "--chdir", "/tmp", "--setenv", "TMPDIR", "/tmp"]
     return argv

@@ -32,6 +32,14 @@ def entropy(p, base: float = 2.0) -> float:
     raise NotImplementedError("Task 1.1: entropy is not implemented yet")
 
 
+def check_pair(p, q) -> tuple[np.ndarray, np.ndarray]:
+    """Task 1.2. p and q as distributions (see check_distribution) over the same number of outcomes.
+
+    Raises ValueError if either is not a distribution or their lengths differ.
+    """
+    raise NotImplementedError("Task 1.2: check_pair is not implemented yet")
+
+
 def cross_entropy(p, q, base: float = 2.0) -> float:
     """Task 1.2. Cross-entropy H(p, q) = -sum_i p_i log_base q_i.
 

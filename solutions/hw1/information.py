@@ -47,15 +47,26 @@ def entropy(p, base: float = 2.0) -> float:
     ### END SOLUTION
 
 
+def check_pair(p, q) -> tuple[np.ndarray, np.ndarray]:
+    """Task 1.2. p and q as distributions (see check_distribution) over the same number of outcomes.
+
+    Raises ValueError if either is not a distribution or their lengths differ.
+    """
+    ### BEGIN SOLUTION 1.2
+    p, q = check_distribution(p, "p"), check_distribution(q, "q")
+    if p.shape != q.shape:
+        raise ValueError(f"p has {p.size} outcomes and q has {q.size}")
+    return p, q
+    ### END SOLUTION
+
+
 def cross_entropy(p, q, base: float = 2.0) -> float:
     """Task 1.2. Cross-entropy H(p, q) = -sum_i p_i log_base q_i.
 
     Infinite when q_i = 0 for some i with p_i > 0. p and q must have the same length.
     """
     ### BEGIN SOLUTION 1.2
-    p, q = check_distribution(p, "p"), check_distribution(q, "q")
-    if p.shape != q.shape:
-        raise ValueError(f"p has {p.size} outcomes and q has {q.size}")
+    p, q = check_pair(p, q)
     support = p > 0
     if np.any(q[support] == 0):
         return math.inf
@@ -69,9 +80,7 @@ def kl_divergence(p, q, base: float = 2.0) -> float:
     Zero exactly when p = q; infinite when q has no mass somewhere p has. Not symmetric.
     """
     ### BEGIN SOLUTION 1.2
-    p, q = check_distribution(p, "p"), check_distribution(q, "q")
-    if p.shape != q.shape:
-        raise ValueError(f"p has {p.size} outcomes and q has {q.size}")
+    p, q = check_pair(p, q)
     support = p > 0
     if np.any(q[support] == 0):
         return math.inf

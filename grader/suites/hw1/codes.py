@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from fractions import Fraction
+from functools import lru_cache
 
 
 def kraft(lengths: dict) -> Fraction:
@@ -22,9 +23,14 @@ def pack_bits(bits: str) -> bytes:
     return int(padded, 2).to_bytes(len(padded) // 8, "big") if padded else b""
 
 
+@lru_cache(maxsize=8)  # texts are the course's corpora, the same for every student
+def char_counts(text: str) -> Counter:
+    return Counter(text)
+
+
 def elias_gamma_code(text: str) -> dict[str, str]:
     """A variable-length prefix code (Elias gamma of the frequency rank), independent of any task."""
-    counts = Counter(text)
+    counts = char_counts(text)
     symbols = sorted(counts, key=lambda s: (-counts[s], s))
     return {s: "0" * (r.bit_length() - 1) + format(r, "b") for s, r in zip(symbols, range(1, len(symbols) + 1))}
 

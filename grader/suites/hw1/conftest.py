@@ -7,6 +7,7 @@ import pytest
 
 from grader import paths
 from grader.data import load_text
+from grader.suites.hw1.codes import char_counts
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def corpus() -> str:
 
 @pytest.fixture(scope="session")
 def corpus_counts(corpus) -> Counter:
-    return Counter(corpus)
+    return char_counts(corpus)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
+from functools import lru_cache
 
 import numpy as np
 
@@ -15,6 +16,7 @@ def entropy_bits(p) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+@lru_cache(maxsize=64)  # a grading process grades many students on the same texts
 def conditional_entropy_bits(text: str, k: int) -> float:
     pairs = Counter(text[i - k : i + 1] for i in range(k, len(text)))
     contexts: Counter = Counter()
