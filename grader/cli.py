@@ -144,6 +144,24 @@ def release(out, check_only):
 
 @main.command()
 @click.argument("assignment")
+@click.option("--path", type=click.Path(path_type=Path), help="Folder with your files (default: assignments/<folder>).")
+@click.option("--solution", is_flag=True, help="Draw the figures from solutions/ instead.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("figures"), show_default=True, help="Folder for the PNG files.")
+def plot(assignment, path, solution, out):
+    """Draw an assignment's figures from your code (PNG files in --out)."""
+    from grader.plots import plot as draw
+    from grader.remote import StudentError
+
+    try:
+        paths = draw(course_obj(), assignment, out, path=path, solution=solution)
+    except StudentError as exc:
+        fail(f"your code could not produce the figure data: {exc}")
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+@main.command()
+@click.argument("assignment")
 @click.option("--check", "check_only", is_flag=True, help="Exit 1 if the stored snapshot is out of date.")
 def snapshot(assignment, check_only):
     """Instructor: store the reference values the public suite of ASSIGNMENT reads (from solutions/)."""

@@ -21,7 +21,7 @@ def table(result: RunResult, assignment: Assignment, color: bool = False) -> str
     lines = [f"{assignment.id}: {assignment.title}  [{', '.join(result.suites)} tests, isolation: {result.isolation}]", ""]
     lines.append(f"{'task':<5} {'test':<{name_w}} {'points':>11}  status")
     for t in result.tests:
-        name = t.name if len(t.name) <= name_w else t.name[: name_w - 3] + "..."
+        name = fit(t.name, name_w)
         status = STATUS[t.passed] if t.passed else f"FAIL ({t.cause})"
         if color:
             status = click.style(status, fg="green" if t.passed else "red")
@@ -41,6 +41,14 @@ def table(result: RunResult, assignment: Assignment, color: bool = False) -> str
     for note in result.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
+
+
+def fit(name: str, width: int) -> str:
+    """Shorten a test name to `width`, keeping a trailing parameter id like `[clrs]`."""
+    if len(name) <= width:
+        return name
+    tail = name[name.rfind(" [") :] if name.endswith("]") and " [" in name else ""
+    return name[: width - 3 - len(tail)] + "..." + tail
 
 
 def feedback_text(result: RunResult, assignment: Assignment, student: str) -> str:

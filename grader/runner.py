@@ -125,7 +125,8 @@ def task_key(task_id: str) -> tuple[int, ...]:
 def question(item) -> str:
     doc = getattr(item.function, "__doc__", None) or ""
     first = doc.strip().splitlines()[0] if doc.strip() else item.name.removeprefix("test_").replace("_", " ")
-    return first
+    callspec = getattr(item, "callspec", None)
+    return f"{first} [{callspec.id}]" if callspec is not None else first
 
 
 def explain(excinfo) -> tuple[str, str]:

@@ -108,3 +108,12 @@ def test_release_check_passes_on_the_committed_tree(run):
 def test_snapshot_is_up_to_date(run):
     result = run("snapshot", "hw1", "--check")
     assert result.exit_code == 0, result.output
+
+
+def test_plot_draws_the_learners_figure_or_says_why_not(run, tmp_path):
+    result = run("plot", "hw1", "--solution", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "hw1_bits_per_character.png").read_bytes()[:4] == b"\x89PNG"
+    result = CliRunner().invoke(main, ["plot", "hw1", "--out", str(tmp_path / "stub")])
+    assert result.exit_code == 2
+    assert "not implemented yet" in result.output and len(result.output.strip().splitlines()) == 1

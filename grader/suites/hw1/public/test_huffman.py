@@ -23,7 +23,7 @@ def lengths_of(huff, freqs, what):
 @pytest.mark.task("1.5")
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_code_lengths_are_optimal(huff, snapshot, table):
-    """Do the lengths form a prefix code (Kraft sum <= 1) of minimum expected length?"""
+    """Are the lengths optimal: Kraft sum <= 1 and the least sum f*l?"""
     freqs = TABLES[table]
     lengths = lengths_of(huff, freqs, f"code_lengths({table})")
     assert kraft(lengths) <= 1, f"code_lengths({table}): Kraft sum {kraft(lengths)} > 1, so no prefix code has these lengths"
@@ -124,14 +124,17 @@ def test_decode_stops_at_n_bits(huff):
 
 
 @pytest.mark.task("1.7")
-def test_round_trip_of_the_whole_corpus(huff, corpus, snapshot):
+def test_round_trip_of_the_whole_corpus(submission, corpus, snapshot):
     """Does decode(encode(corpus)) give back all 937,688 characters, with the encoder bit-exact?"""
     code, expected = elias_gamma_code(corpus), snapshot["corpus_gamma_code"]
-    data, n_bits = encoded(huff, corpus, code, "encode(corpus)")
-    assert n_bits == expected["n_bits"], f"encode(corpus): n_bits = {n_bits}, expected {expected['n_bits']}"
-    assert hashlib.sha256(data).hexdigest() == expected["sha256"], "encode(corpus): the bytes differ from the codewords packed MSB-first"
-    back = huff.decode(data, n_bits, code)
-    assert back == corpus, f"decode(encode(corpus)) differs from the corpus (lengths {len(back)} and {len(corpus)})"
+    got = submission.driver("hw1", "round_trip", corpus, code)
+    assert got["data_type"] == "bytes", f"encode(corpus): data must be bytes, got {got['data_type']}"
+    assert got["n_bits"] == expected["n_bits"], f"encode(corpus): n_bits = {got['n_bits']}, expected {expected['n_bits']}"
+    assert got["sha256"] == expected["sha256"], "encode(corpus): the bytes differ from the codewords packed MSB-first"
+    assert got["decoded_type"] == "str", f"decode: expected str, got {got['decoded_type']}"
+    assert got["decoded_sha256"] == hashlib.sha256(corpus.encode()).hexdigest(), (
+        f"decode(encode(corpus)) differs from the corpus ({got['decoded_length']:,} characters, expected {len(corpus):,})"
+    )
 
 
 # ---- 1.8 compression report -----------------------------------------------------------------------------

@@ -1,0 +1,33 @@
+"""`course plot ID`: an assignment's figures, computed by the learner's code (or the solutions)
+in an isolated worker and drawn on the grading side by `grader/suites/<id>/figures.py:make`."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+from pathlib import Path
+
+from grader.config import Course, CourseError
+from grader.remote import Submission
+
+
+def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None, solution: bool = False) -> list[Path]:
+    a = course.built(assignment_id)
+    try:
+        figures = importlib.import_module(f"grader.suites.{a.id}.figures")
+    except ModuleNotFoundError:
+        raise CourseError(f"{a.id} has no figures") from None
+    folder = course.root / ("solutions" if solution else "assignments") / a.folder if path is None else Path(path)
+    if not folder.is_dir():
+        raise CourseError(f"{folder}: no such folder")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    from grader import sandbox
+
+    isolation = "bwrap" if sandbox.bwrap_path() else "limits"
+    sub = Submission(folder, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), isolation)
+    try:
+        sub.begin_test("plot", 0)
+        return figures.make(sub, out)
+    finally:
+        sub.close()

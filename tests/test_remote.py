@@ -1,0 +1,66 @@
+"""The one seam between suites and student code: functions, objects and their methods, drivers."""
+
+import pytest
+
+from grader.config import Limits
+from grader.remote import RemoteObject, StudentError, Submission
+
+MODULE = '''
+import os
+
+class Accumulator:
+    def __init__(self, start):
+        self.total = start
+
+    def add(self, x):
+        self.total += x
+        return self.total
+
+def combine(a, b):
+    return a.total + b.total
+
+def die():
+    os._exit(7)
+'''
+
+
+@pytest.fixture
+def sub(tmp_path):
+    (tmp_path / "probe.py").write_text(MODULE)
+    s = Submission(tmp_path, ["probe"], Limits(wall_s=10), "limits")
+    s.begin_test("remote", 0)
+    yield s
+    s.close()
+
+
+def test_objects_live_in_the_worker_and_their_methods_are_called_there(sub):
+    probe = sub.module("probe")
+    acc = probe.Accumulator(10)
+    assert isinstance(acc, RemoteObject) and repr(acc) == "<student object of type Accumulator>"
+    assert acc.add(5) == 15 and acc.total == 15
+    other = probe.Accumulator(1)
+    assert probe.combine(acc, other) == 16, "handles passed back reach the same objects"
+    assert acc != 15 and acc == acc
+
+
+def test_a_restart_invalidates_old_objects_and_names_the_cause(sub):
+    probe = sub.module("probe")
+    acc = probe.Accumulator(1)
+    with pytest.raises(StudentError, match="exited with status 7") as err:
+        probe.die()
+    assert err.value.cause == "crash"
+    with pytest.raises(StudentError, match="lost when the worker restarted"):
+        acc.add(1)
+    assert probe.Accumulator(2).add(3) == 5, "the next call gets a fresh worker"
+
+
+def test_a_driver_runs_beside_student_code(course, solutions):
+    s = Submission(solutions, ["information", "huffman"], Limits(wall_s=10), "limits")
+    try:
+        s.begin_test("driver", 0)
+        got = s.driver("hw1", "round_trip", "abcab", {"a": "0", "b": "10", "c": "11"})
+        assert got["n_bits"] == 8 and got["decoded_length"] == 5 and got["data_type"] == "bytes"
+        with pytest.raises(StudentError, match="not a driver module"):
+            s.call({"op": "call", "target": ["driver", "os.path"], "name": "join", "args": [], "kwargs": {}}, "x")
+    finally:
+        s.close()
