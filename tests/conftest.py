@@ -38,6 +38,8 @@ def hw1_batch(course, solutions, tmp_path_factory):
 
     shutil.copytree(solutions, subs / "solution")
     shutil.copytree(course.root / "assignments" / "hw1", subs / "stubs")
+    (subs / "empty").mkdir()
+    (subs / "empty" / "notes.txt").write_text("no code here")
     for v in WRONG + CORRECT:
         make_submission(solutions, v, subs / f"variant-{v.name}")
     for a in ATTACKS:

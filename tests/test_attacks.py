@@ -24,7 +24,9 @@ def test_attack_loses_only_what_it_broke(hw1_batch, course, attack):
 
 def test_the_batch_finished_every_student(hw1_batch):
     summary = hw1_batch["summary"]
-    assert not summary.ungradable, summary.ungradable
+    assert list(summary.ungradable) == ["empty"]
+    assert "none of hw1's files (information.py, huffman.py) is there" in summary.ungradable["empty"]
+    assert hw1_batch["results"]["empty"]["score"] == 0
     assert len(summary.graded) == len(hw1_batch["results"])
 
 
