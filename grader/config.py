@@ -54,6 +54,7 @@ class Assignment:
     readings: tuple[str, ...]
     tasks: tuple[Task, ...]
     limits: Limits
+    preload: tuple[str, ...] = ()  # heavy libraries a worker imports before its limits apply
 
     @property
     def built(self) -> bool:
@@ -160,7 +161,7 @@ class _Reader:
             node,
             path,
             ("id", "folder", "title", "pillar", "status", "estimate_hours", "modules", "readings", "tasks"),
-            ("limits",),
+            ("limits", "preload"),
         )
         tasks = [self.task(t, f"{path}.tasks[{i}]") for i, t in enumerate(self.sequence(m["tasks"], f"{path}.tasks"))]
         if not tasks:
@@ -183,6 +184,8 @@ class _Reader:
             readings=tuple(self.scalar(x, f"{path}.readings", str) for x in self.sequence(m["readings"], f"{path}.readings")),
             tasks=tuple(tasks),
             limits=limits,
+            preload=tuple(self.scalar(x, f"{path}.preload", str) for x in self.sequence(m["preload"], f"{path}.preload"))
+            if "preload" in m else (),
         )
 
 

@@ -25,7 +25,7 @@ def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None
     from grader import sandbox
 
     isolation = "bwrap" if sandbox.bwrap_path() else "limits"
-    sub = Submission(folder, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), isolation)
+    sub = Submission(folder, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), isolation, a.preload)
     try:
         sub.begin_test("plot", 0)
         return figures.make(sub, out)

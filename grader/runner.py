@@ -167,7 +167,7 @@ def run_assignment(
         from grader import sandbox
 
         isolation = "bwrap" if sandbox.bwrap_path() else "limits"
-    sub = Submission(submission_dir, list(assignment.modules), assignment.limits, isolation)
+    sub = Submission(submission_dir, list(assignment.modules), assignment.limits, isolation, assignment.preload)
     plugin = GradingPlugin(assignment, sub)
     args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q",
             "-p", "no:cacheprovider", "--import-mode=importlib", "--tb=native", "--assert=plain",

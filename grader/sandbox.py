@@ -113,7 +113,8 @@ def bwrap_prefix(submission: Path, workdir: Path) -> list[str]:
     """The bwrap command line that runs a worker with only what it needs in view.
 
     The worker sees: the system's libraries and the Python installation read-only, the course
-    package (with every hidden suite replaced by an empty folder) and datasets read-only, the submission read-only at its own path, and `workdir`
+    package read-only (with every hidden suite replaced by an empty folder; datasets/ is not
+    visible, so held-out labels stay on the grading side), the submission read-only at its own path, and `workdir`
     (private to this worker) as its only writable place, mounted at /tmp.
     """
     from grader.paths import PACKAGE, course_root
@@ -123,7 +124,7 @@ def bwrap_prefix(submission: Path, workdir: Path) -> list[str]:
         readonly.add(sysconfig.get_paths()[key])
     readonly |= {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)}
     readonly |= {p for p in sys.path if os.path.isabs(p) and Path(p).is_dir() and not p.startswith(str(course_root()))}
-    readonly |= {str(PACKAGE), str(course_root() / "datasets")}
+    readonly.add(str(PACKAGE))  # not datasets/: held-out labels must stay on the grading side
     argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     # /tmp first: the read-only binds below may lie under /tmp (a checkout or a venv there) and
     # must be mounted on top of it, not hidden by it.

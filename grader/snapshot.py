@@ -21,7 +21,7 @@ def make_snapshot(course: Course, assignment_id: str) -> dict:
     if not solutions.is_dir():
         raise CourseError(f"{solutions}: not found; snapshots are made from the instructor's solutions")
     maker = importlib.import_module(f"grader.suites.{a.id}.snapshots")
-    sub = Submission(solutions, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), "limits")
+    sub = Submission(solutions, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), "limits", a.preload)
     try:
         sub.begin_test("snapshot", 0)
         return json.loads(json.dumps(maker.make(sub), sort_keys=True))

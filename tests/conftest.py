@@ -31,7 +31,8 @@ def hw1_batch(course, solutions, tmp_path_factory):
     the solution, the stubs, the wrong and the alternative variants, and the attacks."""
     from grader.batch import grade
     from tests.fixtures.hw1_attacks import ATTACKS, make_attack
-    from tests.fixtures.hw1_variants import CORRECT, WRONG, make_submission
+    from tests.fixtures.hw1_variants import CORRECT, WRONG
+    from tests.fixtures.variants import make_submission
 
     subs = tmp_path_factory.mktemp("submissions")
     import shutil
@@ -48,3 +49,23 @@ def hw1_batch(course, solutions, tmp_path_factory):
     summary = grade(course, "hw1", subs, out, jobs=2)
     results = {p.name: json.loads((p / "result.json").read_text()) for p in out.iterdir() if p.is_dir()}
     return {"summary": summary, "results": results, "out": out, "submissions": subs}
+
+
+@pytest.fixture(scope="session")
+def hw2_batch(course, tmp_path_factory):
+    """The hw2 solution, stubs and variants graded once by `course grade`'s library function."""
+    import shutil
+
+    from grader.batch import grade
+    from tests.fixtures.hw2_variants import CORRECT, WRONG
+    from tests.fixtures.variants import make_submission
+
+    solutions = course.root / "solutions" / "hw2"
+    subs = tmp_path_factory.mktemp("hw2-submissions")
+    shutil.copytree(solutions, subs / "solution")
+    shutil.copytree(course.root / "assignments" / "hw2", subs / "stubs")
+    for v in WRONG + CORRECT:
+        make_submission(solutions, v, subs / f"variant-{v.name}")
+    out = tmp_path_factory.mktemp("hw2-graded")
+    grade(course, "hw2", subs, out, jobs=2)
+    return {p.name: json.loads((p / "result.json").read_text()) for p in out.iterdir() if p.is_dir()}

@@ -117,3 +117,7 @@ def test_plot_draws_the_learners_figure_or_says_why_not(run, tmp_path):
     result = CliRunner().invoke(main, ["plot", "hw1", "--out", str(tmp_path / "stub")])
     assert result.exit_code == 2
     assert "not implemented yet" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_snapshot_of_hw2_is_up_to_date(run):
+    assert run("snapshot", "hw2", "--check").exit_code == 0

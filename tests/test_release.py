@@ -14,17 +14,20 @@ def test_committed_assignments_are_what_release_generates(course):
 
 
 def signatures(source: str) -> dict:
+    """Functions and methods (not helpers nested inside a solution) with their arguments,
+    return annotations and docstrings."""
     tree = ast.parse(source)
+    nodes = [*tree.body, *(n for c in tree.body if isinstance(c, ast.ClassDef) for n in c.body)]
     return {
         node.name: (ast.dump(node.args), ast.dump(node.returns) if node.returns else None, ast.get_docstring(node))
-        for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+        for node in nodes if isinstance(node, ast.FunctionDef)
     }
 
 
-@pytest.mark.parametrize("module", ["information", "huffman"])
-def test_stubs_keep_signatures_hints_and_docstrings(course, module):
-    solution = (course.root / "solutions" / "hw1" / f"{module}.py").read_text()
-    stub = (course.root / "assignments" / "hw1" / f"{module}.py").read_text()
+@pytest.mark.parametrize("folder,module", [("hw1", "information"), ("hw1", "huffman"), ("hw2", "pid"), ("hw2", "plant"), ("hw2", "lr_control")])
+def test_stubs_keep_signatures_hints_and_docstrings(course, folder, module):
+    solution = (course.root / "solutions" / folder / f"{module}.py").read_text()
+    stub = (course.root / "assignments" / folder / f"{module}.py").read_text()
     assert signatures(stub) == signatures(solution)
     assert "BEGIN SOLUTION" not in stub
     for line in solution.splitlines():
@@ -49,10 +52,11 @@ def test_is_an_error_raised_for_a_broken_marker(course, source, message):
         StripSolutions(course.assignment("hw1"))(source, "x.py")
 
 
-def test_handout_headings_come_from_course_yaml(course):
-    handout = (course.root / "assignments" / "hw1" / "README.md").read_text()
+@pytest.mark.parametrize("assignment", ["hw1", "hw2"])
+def test_handout_headings_come_from_course_yaml(course, assignment):
+    handout = (course.root / "assignments" / assignment / "README.md").read_text()
     assert "{{" not in handout
-    for task in course.assignment("hw1").tasks:
+    for task in course.assignment(assignment).tasks:
         assert f"Task {task.id}: {task.title} ({task.points:g} points)" in handout
 
 

@@ -1,0 +1,62 @@
+"""`course plot hw2`: step responses of P, PI and PID, windup, and learning-rate control on the digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from grader.data import load_digits
+
+PLANT = [2.0, 0.3, 1.0, 0.01]  # wn, zeta, gain, dt
+
+
+def make(submission, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plant, pid = submission.module("plant"), submission.module("pid")
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
+    for label, gains in (("P", dict(kp=2.0)), ("PI", dict(kp=2.0, ki=1.5)), ("PID", dict(kp=2.0, ki=1.5, kd=0.6))):
+        r = plant.closed_loop(pid.PID(**gains, setpoint=1.0, dt=PLANT[3]), plant.SecondOrderPlant(*PLANT), 1500)
+        m = plant.step_metrics(r["t"], r["y"], 1.0)
+        a.plot(r["t"], r["y"], label=f"{label}: overshoot {m['overshoot']:.0f}%, error {m['steady_state_error']:.2f}")
+    a.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+    a.set(title=f"second-order plant (wn={PLANT[0]:g}, zeta={PLANT[1]:g}), setpoint 1", xlabel="time (s)", ylabel="y")
+    a.legend(fontsize=8)
+    params = dict(kp=1.0, ki=2.0, setpoint=1.0, dt=PLANT[3])
+    damped = [2.0, 1.0, 1.0, 0.01]  # critically damped: what overshoot there is comes from windup
+    for knows, label in ((True, "limits in the PID (clamping)"), (False, "limits outside the PID (windup)")):
+        r = submission.driver("hw2", "saturated_loop", params, damped, 1.2, 1500, knows)
+        b.plot(r["t"], r["y"], label=label)
+    b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+    b.set(title="PI, critically damped plant, actuator saturating at |u| <= 1.2", xlabel="time (s)", ylabel="y")
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    paths = [out / "hw2_step_responses.png"]
+    fig.savefig(paths[0])
+    plt.close(fig)
+
+    images, labels, split = load_digits()
+    x = images.reshape(-1, 64).astype(np.float32) / 16.0
+    runs = [(10.0, False), (10.0, True), (0.003, False), (0.003, True)]
+    results = submission.driver("hw2", "experiment", x[split == 0], labels[split == 0].astype(np.int64), x[split == 1], runs, 300)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=120)
+    for (lr, controlled), r in zip(runs, results):
+        acc = float(np.mean(np.asarray(r["predictions"]) == labels[split == 1]))
+        style = "-" if controlled else "--"
+        label = f"{'PID' if controlled else 'fixed'} from lr={lr:g}: {acc:.0%} val. acc."
+        axes[0].plot(r["lr"], style, label=label)
+        axes[1].plot(np.clip(r["loss"], 0, 5), style, label=label)
+        axes[2].plot(np.clip(r["signal"], -7, 1), style, label=label)
+    axes[0].set(yscale="log", title="learning rate", xlabel="step")
+    axes[1].set(title="training loss (clipped at 5)", xlabel="step")
+    axes[2].set(title="update ratio log10(|dw|/|w|)", xlabel="step")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(out / "hw2_learning_rate_control.png")
+    fig.savefig(paths[1])
+    plt.close(fig)
+    return paths

@@ -1,0 +1,81 @@
+"""hw2, part 1: a discrete PID controller.
+
+Each call to `update(y)` takes one measurement y of the process and returns the control u:
+
+    e      = setpoint - y                                  error (positive: the output is too low)
+    P      = kp * e
+    d_raw  = -(y - y_prev) / dt                            derivative on measurement (0 on the first call)
+    d      = a * d_prev + (1 - a) * d_raw,  a = tau / (tau + dt)   low-pass filter (a = 0 when tau is None)
+    D      = kd * d
+    I_try  = I + ki * e * dt                               integral, in output units
+    u_try  = P + I_try + D
+    I      = I if u_try is beyond a limit and e pushes further beyond it, else I_try   (clamping)
+    u      = clip(P + I + D, u_min, u_max)
+
+Derivative on measurement: a setpoint change moves e but not y, so it gives no derivative kick.
+Clamping (conditional integration): while the output saturates, the integral stops growing in the
+direction that saturates it, so it does not wind up and the output leaves saturation promptly.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class PID:
+    """Task 2.1. A discrete PID controller with output limits, clamping anti-windup, derivative on
+    measurement and an optional first-order filter (time constant `tau`) on the derivative.
+
+    Gains are non-negative. `setpoint` may be changed between updates. The attribute `integral`
+    holds the I term (in output units) and is read by the graders.
+    """
+
+    def __init__(
+        self,
+        kp: float,
+        ki: float = 0.0,
+        kd: float = 0.0,
+        setpoint: float = 0.0,
+        dt: float = 1.0,
+        output_limits: tuple[float | None, float | None] = (None, None),
+        tau: float | None = None,
+    ):
+        ### BEGIN SOLUTION 2.1
+        if dt <= 0:
+            raise ValueError("dt must be positive")
+        low, high = output_limits
+        if low is not None and high is not None and low > high:
+            raise ValueError("output_limits: the lower limit exceeds the upper")
+        self.kp, self.ki, self.kd = kp, ki, kd
+        self.setpoint = setpoint
+        self.dt = dt
+        self.output_limits = (-math.inf if low is None else low, math.inf if high is None else high)
+        self.tau = tau
+        self.reset()
+        ### END SOLUTION
+
+    def reset(self) -> None:
+        """Forget the past: integral 0, no previous measurement, filtered derivative 0."""
+        ### BEGIN SOLUTION 2.1
+        self.integral = 0.0
+        self.derivative = 0.0
+        self.last_measurement: float | None = None
+        ### END SOLUTION
+
+    def update(self, measurement: float) -> float:
+        """One control step: the output u for this measurement (see the module docstring)."""
+        ### BEGIN SOLUTION 2.1
+        # HINT: keep the integral as a sum of ki * e * dt, so changing ki later does not jump the output.
+        error = self.setpoint - measurement
+        raw = 0.0 if self.last_measurement is None else -(measurement - self.last_measurement) / self.dt
+        alpha = 0.0 if self.tau is None else self.tau / (self.tau + self.dt)
+        self.derivative = alpha * self.derivative + (1 - alpha) * raw
+        self.last_measurement = measurement
+        p, d = self.kp * error, self.kd * self.derivative
+        low, high = self.output_limits
+        trial = self.integral + self.ki * error * self.dt
+        u_try = p + trial + d
+        if not ((u_try > high and error > 0) or (u_try < low and error < 0)):
+            self.integral = trial
+        return min(high, max(low, p + self.integral + d))
+        ### END SOLUTION
