@@ -26,7 +26,7 @@ def table(result: RunResult, assignment: Assignment, color: bool = False) -> str
         if color:
             status = click.style(status, fg="green" if t.passed else "red")
         tag = "*" if t.kind == "hidden" else " "
-        lines.append(f"{t.task:<5} {name:<{name_w}}{tag}{t.points:>5.4g} / {t.max_points:<4.4g}  {status}")
+        lines.append(f"{t.task:<5} {name:<{name_w}}{tag} {t.points:>5.4g} / {t.max_points:<5.4g} {status}")
         if not t.passed:
             for line in textwrap.wrap(t.feedback, width - 8) or [""]:
                 lines.append(f"{'':6}{line}")

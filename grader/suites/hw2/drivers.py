@@ -41,9 +41,11 @@ def closed_loop_with_pi(kp: float, ki: float, tau: float, dt: float, steps: int)
     return {key: [float(v) for v in r[key]] for key in ("t", "y", "u")}
 
 
-def track_update_ratio(setpoint: float, lrs: list, steps: int, lr_min: float, lr_max: float, seed: int = 0) -> dict:
-    """The student's LRController with a ReferencePI, on a small MLP fitting random data.
-    Two param groups start at the rates in `lrs`; returns the rates per group and the signal."""
+def track_update_ratio(setpoint: float, lrs: list, steps: int, lr_min: float, lr_max: float, seed: int = 0,
+                       optimizer: str = "SGD") -> dict:
+    """The student's LRController with a ReferencePI, on a small MLP fitting random data, under
+    torch.optim.SGD or Adam. Two param groups start at the rates in `lrs`; returns the rates per
+    group and the signal."""
     import torch
 
     lr_control = importlib.import_module("lr_control")
@@ -52,7 +54,7 @@ def track_update_ratio(setpoint: float, lrs: list, steps: int, lr_min: float, lr
     y = torch.sin(x @ torch.randn(16, 1))
     model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
     groups = [{"params": model[0].parameters(), "lr": lrs[0]}, {"params": model[2].parameters(), "lr": lrs[1]}]
-    opt = torch.optim.SGD(groups, lr=lrs[0])
+    opt = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}[optimizer](groups, lr=lrs[0])
     ctrl = lr_control.LRController(opt, ReferencePI(0.3, 0.1, setpoint), lr_min=lr_min, lr_max=lr_max)
     rates, error = [[], []], ""
     try:

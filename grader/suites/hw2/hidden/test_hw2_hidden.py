@@ -87,3 +87,12 @@ def test_controlled_training_on_the_test_split(submission, digits):
     for (lr, _), r in zip(runs, results):
         acc = float(np.mean(np.asarray(r["predictions"]) == labels[split == 2]))
         assert acc >= TARGET_ACCURACY, f"controlled run from lr={lr}: test accuracy {acc:.3f} < {TARGET_ACCURACY}"
+
+
+@pytest.mark.task("2.3")
+def test_controller_works_with_adam(submission):
+    """Under torch.optim.Adam from lr = 1, does the signal settle at -3?"""
+    r = submission.driver("hw2", "track_update_ratio", -3.0, [1.0, 0.5], 250, 1e-6, 5.0, 0, "Adam")
+    assert not r["error"], f"training under your LRController stopped: {r['error']}"
+    settled = np.array(r["signal"][100:])
+    close(float(settled.mean()), -3.0, "mean signal over steps 100-250 under Adam", tol=0.1, rel=0)
