@@ -92,6 +92,13 @@ def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: st
     return run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation).to_dict()
 
 
+def _one_thread() -> None:
+    """Pool initializer: torch may already be loaded (and threaded) in the process forked from."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
 def grade_one(course: Course, assignment: Assignment, submission: Path, isolation: str) -> RunResult:
     """Grade one student in a fresh grading process (the fallback when a pool process died)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,9 +153,14 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
     # they never run student code (their workers do), so one process may grade many students.
     import grader.runner  # noqa: F401  (loaded once here, inherited by every forked grading process)
 
+    # Grading processes run beside each other and beside their workers: one thread each, or
+    # OpenMP's spinning threads starve everything else (10x slower on two cores).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     retry = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
         futures = {pool.submit(_grade_in_pool, str(course.root), a.id, str(s.resolve()), isolation): s for s in todo}
         for future in as_completed(futures):
             student = futures[future]

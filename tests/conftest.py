@@ -51,21 +51,34 @@ def hw1_batch(course, solutions, tmp_path_factory):
     return {"summary": summary, "results": results, "out": out, "submissions": subs}
 
 
-@pytest.fixture(scope="session")
-def hw2_batch(course, tmp_path_factory):
-    """The hw2 solution, stubs and variants graded once by `course grade`'s library function."""
+def grade_variants(course, tmp_path_factory, assignment: str, variants) -> dict:
+    """The solution, the stubs and each variant of `assignment` graded once by `course grade`'s
+    library function; results by folder name."""
     import shutil
 
     from grader.batch import grade
-    from tests.fixtures.hw2_variants import CORRECT, WRONG
     from tests.fixtures.variants import make_submission
 
-    solutions = course.root / "solutions" / "hw2"
-    subs = tmp_path_factory.mktemp("hw2-submissions")
+    solutions = course.root / "solutions" / assignment
+    subs = tmp_path_factory.mktemp(f"{assignment}-submissions")
     shutil.copytree(solutions, subs / "solution")
-    shutil.copytree(course.root / "assignments" / "hw2", subs / "stubs")
-    for v in WRONG + CORRECT:
+    shutil.copytree(course.root / "assignments" / assignment, subs / "stubs")
+    for v in variants:
         make_submission(solutions, v, subs / f"variant-{v.name}")
-    out = tmp_path_factory.mktemp("hw2-graded")
-    grade(course, "hw2", subs, out, jobs=2)
+    out = tmp_path_factory.mktemp(f"{assignment}-graded")
+    grade(course, assignment, subs, out, jobs=2)
     return {p.name: json.loads((p / "result.json").read_text()) for p in out.iterdir() if p.is_dir()}
+
+
+@pytest.fixture(scope="session")
+def hw2_batch(course, tmp_path_factory):
+    from tests.fixtures.hw2_variants import CORRECT, WRONG
+
+    return grade_variants(course, tmp_path_factory, "hw2", WRONG + CORRECT)
+
+
+@pytest.fixture(scope="session")
+def hw3_batch(course, tmp_path_factory):
+    from tests.fixtures.hw3_variants import CORRECT, WRONG
+
+    return grade_variants(course, tmp_path_factory, "hw3", WRONG + CORRECT)

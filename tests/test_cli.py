@@ -59,7 +59,7 @@ def test_a_missing_file_is_named_and_the_rest_is_graded(run, solutions, tmp_path
     "args,message",
     [
         (("check", "hw9"), "course: unknown assignment 'hw9'; valid ids: hw1, hw2, hw3, hw4, hw5, capstone"),
-        (("check", "hw3"), "course: hw3 (Optimization - SGD, Adam, AdamW and LAMB) is not built yet"),
+        (("check", "hw4"), "course: hw4 (Compression - pruning, quantization and distillation) is not built yet"),
         (("check", "hw1", "--path", "/nonexistent/folder"), "course: /nonexistent/folder: no such folder"),
         (("grade", "hw1", "/nonexistent/subs", "--out", "/tmp/x"), "course: /nonexistent/subs: no such folder"),
     ],

@@ -62,5 +62,5 @@ def test_mistakes_name_the_key_and_the_line(tmp_path, edit, expected):
 def test_unknown_and_unbuilt_assignments_are_explained(course):
     with pytest.raises(CourseError, match="unknown assignment 'hw9'; valid ids: hw1, hw2, hw3, hw4, hw5, capstone"):
         course.assignment("hw9")
-    with pytest.raises(CourseError, match="hw3 .* is not built yet"):
-        course.built("hw3")
+    with pytest.raises(CourseError, match="hw4 .* is not built yet"):
+        course.built("hw4")

@@ -24,7 +24,7 @@ def signatures(source: str) -> dict:
     }
 
 
-@pytest.mark.parametrize("folder,module", [("hw1", "information"), ("hw1", "huffman"), ("hw2", "pid"), ("hw2", "plant"), ("hw2", "lr_control")])
+@pytest.mark.parametrize("folder,module", [("hw1", "information"), ("hw1", "huffman"), ("hw2", "pid"), ("hw2", "plant"), ("hw2", "lr_control"), ("hw3", "optimizers")])
 def test_stubs_keep_signatures_hints_and_docstrings(course, folder, module):
     solution = (course.root / "solutions" / folder / f"{module}.py").read_text()
     stub = (course.root / "assignments" / folder / f"{module}.py").read_text()
@@ -52,7 +52,7 @@ def test_is_an_error_raised_for_a_broken_marker(course, source, message):
         StripSolutions(course.assignment("hw1"))(source, "x.py")
 
 
-@pytest.mark.parametrize("assignment", ["hw1", "hw2"])
+@pytest.mark.parametrize("assignment", ["hw1", "hw2", "hw3"])
 def test_handout_headings_come_from_course_yaml(course, assignment):
     handout = (course.root / "assignments" / assignment / "README.md").read_text()
     assert "{{" not in handout

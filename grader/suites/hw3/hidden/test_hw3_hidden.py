@@ -1,0 +1,77 @@
+"""Hidden tests for hw3: LAMB against the paper's update written out here, other seeds and configs."""
+
+import numpy as np
+import pytest
+import torch
+
+from grader.suites.hw3.drivers import run_with
+from grader.suites.hw3.public.test_experiments import TARGET_ACCURACY
+from grader.suites.hw3.public.test_optimizers import compare
+
+
+class PaperLAMB(torch.optim.Optimizer):
+    """You et al. (2019), Algorithm 2, with bias correction, written out independently of any task."""
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, clamp=(0.0, 10.0), bias_correction=True):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, clamp=clamp, bias_correction=bias_correction))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                s = self.state[p]
+                if not s:
+                    s["t"], s["m"], s["v"] = 0, torch.zeros_like(p), torch.zeros_like(p)
+                s["t"] += 1
+                s["m"] = b1 * s["m"] + (1 - b1) * p.grad
+                s["v"] = b2 * s["v"] + (1 - b2) * p.grad**2
+                m_hat = s["m"] / (1 - b1 ** s["t"]) if group["bias_correction"] else s["m"]
+                v_hat = s["v"] / (1 - b2 ** s["t"]) if group["bias_correction"] else s["v"]
+                r = m_hat / (v_hat.sqrt() + group["eps"]) + group["weight_decay"] * p
+                phi = p.norm().clamp(*group["clamp"])
+                ratio = 1.0 if phi == 0 or r.norm() == 0 else float(phi / r.norm())
+                p.sub_(group["lr"] * ratio * r)
+
+
+@pytest.mark.task("3.3")
+@pytest.mark.parametrize("decay,clamp", [(0.0, (0.0, 10.0)), (0.01, (0.0, 10.0)), (0.1, (0.5, 2.0))])
+def test_lamb_matches_the_paper_with_bias_correction(submission, decay, clamp):
+    """Does LAMB with bias correction match the paper's update over 100 steps, with phi clamped?"""
+    kwargs = {"lr": 0.01, "weight_decay": decay, "eps": 1e-6, "bias_correction": True, "clamp": clamp}
+    compare(submission, "LAMB", PaperLAMB, kwargs, [{}, {"lr": 0.03}], f"LAMB (decay {decay}, clamp {clamp})", tol=1e-5)
+
+
+@pytest.mark.task("3.1")
+def test_sgd_nesterov_with_decay_on_another_problem(submission):
+    """Nesterov with weight decay, and an L2-decayed group without momentum: does SGD still match torch?"""
+    compare(submission, "SGD", torch.optim.SGD, {"lr": 0.03, "momentum": 0.8, "nesterov": True, "weight_decay": 0.02},
+            [{}, {"momentum": 0.0, "nesterov": False}], "SGD (Nesterov + decay)")
+
+
+@pytest.mark.task("3.2")
+def test_adam_and_adamw_differ_exactly_as_torch_says(submission):
+    """With the same decay, does Adam match torch.optim.Adam and AdamW match torch.optim.AdamW (betas, eps, lr per group)?"""
+    kwargs, groups = {"lr": 0.02, "weight_decay": 0.1, "betas": (0.85, 0.995), "eps": 1e-7}, [{}, {"lr": 0.01}]
+    compare(submission, "Adam", torch.optim.Adam, kwargs, groups, "Adam (L2 0.1)")
+    compare(submission, "AdamW", torch.optim.AdamW, kwargs, groups, "AdamW (decoupled 0.1)")
+
+
+@pytest.mark.task("3.2")
+def test_reload_right_after_the_first_step(submission):
+    """Saved and reloaded after one step, does AdamW continue exactly as torch's?"""
+    got = submission.driver("hw3", "run", "AdamW", {"lr": 0.01}, [{}, {}], 20, 1)
+    expected = run_with(torch.optim.AdamW, {"lr": 0.01}, [{}, {}], 20, 1)
+    for a, b in zip(got["params"], expected["params"]):
+        assert float((a - b).abs().max()) <= 1e-6, "AdamW reloaded after step 1 drifts from torch.optim.AdamW"
+
+
+@pytest.mark.task("3.5")
+def test_lamb_large_batch_on_the_test_split(submission, digits):
+    """Does LAMB at batch 1024 reach the target on the test split?"""
+    x, labels, split = digits
+    r = submission.driver("hw3", "large_batch", x[split == 0], labels[split == 0], x[split == 2], "LAMB", 0.032, 1024, 80)
+    acc = float(np.mean(np.asarray(r["predictions"]) == labels[split == 2]))
+    assert acc >= TARGET_ACCURACY, f"LAMB at batch 1024: test accuracy {acc:.3f} < {TARGET_ACCURACY}"

@@ -1,0 +1,210 @@
+"""hw3, part 1: optimizers as torch.optim.Optimizer subclasses: SGD with momentum, Adam, AdamW, LAMB.
+
+Each keeps its per-parameter state in `self.state[p]` (so `state_dict()` / `load_state_dict()`
+save and restore it), honours every param group's own hyper-parameters, and skips parameters
+whose `.grad` is None. Updates run under `torch.no_grad()`. Write the arithmetic yourself: calling
+torch.optim's own optimizers or functional update rules from here is not allowed.
+With g the gradient, t the step count (1 on the first step), lr, and for Adam (b1, b2), eps:
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim import Optimizer
+
+
+class SGD(Optimizer):
+    """Task 3.1. SGD with momentum, dampening, Nesterov and L2 weight decay (as torch.optim.SGD).
+
+        g <- g + wd * w
+        b <- g                           on the first step (the buffer starts at the gradient)
+        b <- momentum * b + (1 - dampening) * g     afterwards
+        d <- g + momentum * b  (Nesterov)   or   b  (otherwise; d = g when momentum = 0)
+        w <- w - lr * d
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        ### BEGIN SOLUTION 3.1
+        for group in self.param_groups:
+            momentum, dampening = group["momentum"], group["dampening"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"] != 0:
+                    g = g.add(p, alpha=group["weight_decay"])
+                if momentum != 0:
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        buf = state["momentum_buffer"] = g.clone()
+                    else:
+                        buf = state["momentum_buffer"].mul_(momentum).add_(g, alpha=1 - dampening)
+                    g = g.add(buf, alpha=momentum) if group["nesterov"] else buf
+                p.add_(g, alpha=-group["lr"])
+        ### END SOLUTION
+        return loss
+
+
+class Adam(Optimizer):
+    """Task 3.2. Adam (Kingma & Ba 2014) with L2 weight decay, as torch.optim.Adam.
+
+        g <- g + wd * w                  (L2: the decay goes through the moments)
+        m <- b1 * m + (1 - b1) * g ;   v <- b2 * v + (1 - b2) * g^2
+        m_hat = m / (1 - b1^t) ;       v_hat = v / (1 - b2^t)
+        w <- w - lr * m_hat / (sqrt(v_hat) + eps)      (eps added after the bias correction)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    decoupled = False  # AdamW sets this: decay the weights directly instead of through the gradient
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        ### BEGIN SOLUTION 3.2
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                t = float(state["step"])
+                if group["weight_decay"] != 0:
+                    if self.decoupled:
+                        p.mul_(1 - group["lr"] * group["weight_decay"])
+                    else:
+                        g = g.add(p, alpha=group["weight_decay"])
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.lerp_(g, 1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (v.sqrt() / math.sqrt(1 - b2**t)).add_(group["eps"])
+                p.addcdiv_(m, denom, value=-group["lr"] / (1 - b1**t))
+        ### END SOLUTION
+        return loss
+
+
+class AdamW(Adam):
+    """Task 3.2. AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay, as torch.optim.AdamW.
+
+        w <- w * (1 - lr * wd)           first, outside the moments
+        then the Adam update with the raw gradient g.
+    """
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+class LAMB(Optimizer):
+    """Task 3.3. LAMB (You et al. 2019): Adam moments, decoupled decay, a trust ratio per tensor.
+
+        m, v as in Adam (no weight decay in g);  m_hat, v_hat bias-corrected if `bias_correction`
+        r = m_hat / (sqrt(v_hat) + eps) + wd * w            the update direction, decay inside it
+        phi = clamp(||w||, clamp[0], clamp[1])
+        ratio = phi / ||r||,   or 1 when phi = 0 or ||r|| = 0
+        w <- w - lr * ratio * r
+
+    One trust ratio per parameter tensor (per layer), never one for the whole model.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
+                 weight_decay: float = 0.0, clamp: tuple[float, float] = (0.0, 10.0), bias_correction: bool = True):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      clamp=tuple(clamp), bias_correction=bias_correction))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        ### BEGIN SOLUTION 3.3
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            low, high = group["clamp"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                t = float(state["step"])
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.lerp_(p.grad, 1 - b1)
+                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                if group["bias_correction"]:
+                    m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+                else:
+                    m_hat, v_hat = m, v
+                r = m_hat / (v_hat.sqrt() + group["eps"])
+                if group["weight_decay"] != 0:
+                    r = r.add(p, alpha=group["weight_decay"])
+                phi = min(max(float(p.norm()), low), high)
+                r_norm = float(r.norm())
+                ratio = 1.0 if phi == 0 or r_norm == 0 else phi / r_norm
+                p.add_(r, alpha=-group["lr"] * ratio)
+        ### END SOLUTION
+        return loss
+
+
+def clip_grad_norm(parameters, max_norm: float) -> float:
+    """Task 3.4. Scale all gradients together so their global L2 norm is at most max_norm.
+
+    total = sqrt(sum over tensors of ||g||^2); if total > max_norm, every g <- g * max_norm / (total + 1e-6)
+    (as torch.nn.utils.clip_grad_norm_). Returns the norm before clipping, as a float.
+    """
+    ### BEGIN SOLUTION 3.4
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = math.sqrt(sum(float(g.detach().pow(2).sum()) for g in grads))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for g in grads:
+            g.mul_(coef)
+    return total
+    ### END SOLUTION
+
+
+def warmup_cosine(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> float:
+    """Task 3.4. The learning rate at `step` (0-based): linear warmup, then cosine decay.
+
+        step < warmup:   base_lr * (step + 1) / warmup_steps
+        afterwards:      min_lr + (base_lr - min_lr) * (1 + cos(pi * p)) / 2,
+                         p = (step - warmup_steps) / (total_steps - warmup_steps), clipped to [0, 1]
+    """
+    ### BEGIN SOLUTION 3.4
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    progress = min(1.0, max(0.0, (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+    return min_lr + (base_lr - min_lr) * (1 + math.cos(math.pi * progress)) / 2
+    ### END SOLUTION
