@@ -4,44 +4,27 @@ loses the points of its own task and keeps the rest, and other correct answers e
 import pytest
 
 from tests.fixtures.hw1_variants import CORRECT, WRONG
+from tests.fixtures.variants import assert_full_marks, assert_loses_only_its_tasks, assert_stub_zero
 
 
-def task_points(result: dict) -> dict[str, float]:
-    return {t["id"]: t["points"] for t in result["tasks"]}
-
-
-def test_solution_earns_full_marks_on_public_and_hidden(hw1_batch, course):
+def test_solution_earns_full_marks_on_public_and_hidden(hw1_batch):
     result = hw1_batch["results"]["solution"]
-    failed = [(t["name"], t["feedback"]) for t in result["tests"] if not t["passed"]]
-    assert not failed, failed
-    assert result["score"] == course.assignment("hw1").points == 100
+    assert_full_marks(result, hidden_tests=10)
     assert result["suites"] == ["public", "hidden"]
-    assert sum(t["kind"] == "hidden" for t in result["tests"]) >= 10
 
 
 def test_stubs_earn_zero_and_say_which_task(hw1_batch):
-    result = hw1_batch["results"]["stubs"]
-    assert result["score"] == 0
-    for t in result["tests"]:
-        assert t["cause"] == "not-implemented", t
-        assert f"Task {t['task']}" in t["feedback"], t["feedback"]
+    assert_stub_zero(hw1_batch["results"]["stubs"])
 
 
 @pytest.mark.parametrize("variant", WRONG, ids=lambda v: v.name)
 def test_wrong_implementation_loses_only_its_task(hw1_batch, course, variant):
-    points = task_points(hw1_batch["results"][f"variant-{variant.name}"])
-    for task in course.assignment("hw1").tasks:
-        if task.id in variant.loses:
-            assert points[task.id] < task.points, f"{variant.name} should lose points on {task.id}"
-        else:
-            assert points[task.id] == task.points, f"{variant.name} should keep {task.id}, got {points[task.id]}"
+    assert_loses_only_its_tasks(hw1_batch["results"][f"variant-{variant.name}"], course.assignment("hw1"), variant)
 
 
 @pytest.mark.parametrize("variant", CORRECT, ids=lambda v: v.name)
 def test_other_correct_answers_earn_full_marks(hw1_batch, variant):
-    result = hw1_batch["results"][f"variant-{variant.name}"]
-    failed = [(t["name"], t["feedback"]) for t in result["tests"] if not t["passed"]]
-    assert result["score"] == 100, failed
+    assert_full_marks(hw1_batch["results"][f"variant-{variant.name}"])
 
 
 FEEDBACK = {
