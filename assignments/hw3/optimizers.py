@@ -15,6 +15,14 @@ import torch
 from torch.optim import Optimizer
 
 
+def evaluate(closure):
+    """The loss from `closure` (run with gradients enabled, as torch.optim does), or None."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class SGD(Optimizer):
     """Task 3.1. SGD with momentum, dampening, Nesterov and L2 weight decay (as torch.optim.SGD).
 
@@ -33,10 +41,7 @@ class SGD(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         raise NotImplementedError("Task 3.1: step is not implemented yet")
         return loss
 
@@ -58,10 +63,7 @@ class Adam(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         raise NotImplementedError("Task 3.2: step is not implemented yet")
         return loss
 
@@ -99,10 +101,7 @@ class LAMB(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         raise NotImplementedError("Task 3.3: step is not implemented yet")
         return loss
 

@@ -15,6 +15,14 @@ import torch
 from torch.optim import Optimizer
 
 
+def evaluate(closure):
+    """The loss from `closure` (run with gradients enabled, as torch.optim does), or None."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class SGD(Optimizer):
     """Task 3.1. SGD with momentum, dampening, Nesterov and L2 weight decay (as torch.optim.SGD).
 
@@ -33,10 +41,7 @@ class SGD(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         ### BEGIN SOLUTION 3.1
         for group in self.param_groups:
             momentum, dampening = group["momentum"], group["dampening"]
@@ -75,10 +80,7 @@ class Adam(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         ### BEGIN SOLUTION 3.2
         for group in self.param_groups:
             b1, b2 = group["betas"]
@@ -140,10 +142,7 @@ class LAMB(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         ### BEGIN SOLUTION 3.3
         for group in self.param_groups:
             b1, b2 = group["betas"]
