@@ -23,6 +23,17 @@ def evaluate(closure):
         return closure()
 
 
+def moment_state(optimizer: Optimizer, p: torch.Tensor) -> dict:
+    """`optimizer.state[p]` for Adam, AdamW and LAMB, created on first use as torch.optim keeps it:
+    "step" (a float tensor, 0 before the first step), "exp_avg" m and "exp_avg_sq" v (zeros like p)."""
+    state = optimizer.state[p]
+    if not state:
+        state["step"] = torch.tensor(0.0)
+        state["exp_avg"] = torch.zeros_like(p)
+        state["exp_avg_sq"] = torch.zeros_like(p)
+    return state
+
+
 class SGD(Optimizer):
     """Task 3.1. SGD with momentum, dampening, Nesterov and L2 weight decay (as torch.optim.SGD).
 
@@ -53,6 +64,9 @@ class Adam(Optimizer):
         m <- b1 * m + (1 - b1) * g ;   v <- b2 * v + (1 - b2) * g^2
         m_hat = m / (1 - b1^t) ;       v_hat = v / (1 - b2^t)
         w <- w - lr * m_hat / (sqrt(v_hat) + eps)      (eps added after the bias correction)
+
+    A loop over the parameters is fine. For speed, torch._foreach_* ops (e.g. _foreach_lerp_,
+    _foreach_addcmul_, _foreach_addcdiv_) apply one operation to a whole list of tensors.
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

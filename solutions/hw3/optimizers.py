@@ -23,6 +23,17 @@ def evaluate(closure):
         return closure()
 
 
+def moment_state(optimizer: Optimizer, p: torch.Tensor) -> dict:
+    """`optimizer.state[p]` for Adam, AdamW and LAMB, created on first use as torch.optim keeps it:
+    "step" (a float tensor, 0 before the first step), "exp_avg" m and "exp_avg_sq" v (zeros like p)."""
+    state = optimizer.state[p]
+    if not state:
+        state["step"] = torch.tensor(0.0)
+        state["exp_avg"] = torch.zeros_like(p)
+        state["exp_avg_sq"] = torch.zeros_like(p)
+    return state
+
+
 class SGD(Optimizer):
     """Task 3.1. SGD with momentum, dampening, Nesterov and L2 weight decay (as torch.optim.SGD).
 
@@ -70,6 +81,9 @@ class Adam(Optimizer):
         m <- b1 * m + (1 - b1) * g ;   v <- b2 * v + (1 - b2) * g^2
         m_hat = m / (1 - b1^t) ;       v_hat = v / (1 - b2^t)
         w <- w - lr * m_hat / (sqrt(v_hat) + eps)      (eps added after the bias correction)
+
+    A loop over the parameters is fine. For speed, torch._foreach_* ops (e.g. _foreach_lerp_,
+    _foreach_addcmul_, _foreach_addcdiv_) apply one operation to a whole list of tensors.
     """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -83,28 +97,29 @@ class Adam(Optimizer):
         loss = evaluate(closure)
         ### BEGIN SOLUTION 3.2
         for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
             b1, b2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.tensor(0.0)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                t = float(state["step"])
-                if group["weight_decay"] != 0:
-                    if self.decoupled:
-                        p.mul_(1 - group["lr"] * group["weight_decay"])
-                    else:
-                        g = g.add(p, alpha=group["weight_decay"])
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                denom = (v.sqrt() / math.sqrt(1 - b2**t)).add_(group["eps"])
-                p.addcdiv_(m, denom, value=-group["lr"] / (1 - b1**t))
+            lr, wd = group["lr"], group["weight_decay"]
+            grads = [p.grad for p in params]
+            states = [moment_state(self, p) for p in params]
+            steps = [state["step"] for state in states]
+            torch._foreach_add_(steps, 1)
+            if wd != 0:
+                if self.decoupled:
+                    torch._foreach_mul_(params, 1 - lr * wd)
+                else:
+                    grads = torch._foreach_add(grads, params, alpha=wd)
+            m, v = [state["exp_avg"] for state in states], [state["exp_avg_sq"] for state in states]
+            torch._foreach_lerp_(m, grads, 1 - b1)
+            torch._foreach_mul_(v, b2)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+            t = [float(step) for step in steps]
+            denom = torch._foreach_sqrt(v)
+            torch._foreach_div_(denom, [math.sqrt(1 - b2**k) for k in t])
+            torch._foreach_add_(denom, group["eps"])
+            torch._foreach_addcdiv_(params, m, denom, [-lr / (1 - b1**k) for k in t])
         ### END SOLUTION
         return loss
 
@@ -150,11 +165,7 @@ class LAMB(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.tensor(0.0)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state = moment_state(self, p)
                 state["step"] += 1
                 t = float(state["step"])
                 m, v = state["exp_avg"], state["exp_avg_sq"]
