@@ -1,5 +1,6 @@
 """The `course` command through click's CliRunner: output, exit codes, one-line causes."""
 
+import csv
 import json
 import shutil
 
@@ -121,3 +122,14 @@ def test_plot_draws_the_learners_figure_or_says_why_not(run, tmp_path):
 
 def test_snapshot_of_hw2_is_up_to_date(run):
     assert run("snapshot", "hw2", "--check").exit_code == 0
+
+
+def test_plot_hw3_draws_both_experiments_and_writes_their_numbers(run, tmp_path):
+    result = run("plot", "hw3", "--solution", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    for name in ("hw3_rosenbrock.png", "hw3_large_batch.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    rows = list(csv.DictReader((tmp_path / "hw3_large_batch.csv").open()))
+    assert len(rows) == 3 + 2 * 6 * 3  # small-batch Adam, then Adam and LAMB at six rates, three seeds each
+    lamb = [float(r["val_accuracy"]) for r in rows if r["optimizer"] == "LAMB" and float(r["lr"]) == 0.032]
+    assert len(lamb) == 3 and min(lamb) >= 0.9
