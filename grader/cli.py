@@ -62,7 +62,7 @@ def syllabus(no_readings):
 
 @main.command()
 @click.argument("assignment")
-@click.option("--path", type=click.Path(path_type=Path), help="Folder with your files (default: assignments/<folder>).")
+@click.option("--path", type=click.Path(path_type=Path), help="Folder with your files, or your notebook (.ipynb) (default: assignments/<folder>).")
 @click.option("--solution", is_flag=True, help="Instructor: public and hidden suites against solutions/.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
 @click.option("-k", "select", help="Only tests whose name matches this pytest -k expression.")
@@ -144,7 +144,7 @@ def release(out, check_only):
 
 @main.command()
 @click.argument("assignment")
-@click.option("--path", type=click.Path(path_type=Path), help="Folder with your files (default: assignments/<folder>).")
+@click.option("--path", type=click.Path(path_type=Path), help="Folder with your files, or your notebook (.ipynb) (default: assignments/<folder>).")
 @click.option("--solution", is_flag=True, help="Draw the figures from solutions/ instead.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("figures"), show_default=True, help="Folder for the PNG files.")
 def plot(assignment, path, solution, out):
@@ -172,5 +172,27 @@ def snapshot(assignment, check_only):
         click.echo(f"{assignment}: stored snapshot is out of date; run `course snapshot {assignment}`", err=True)
         sys.exit(1)
     click.echo(f"{assignment}: snapshot {'updated' if differs and not check_only else 'up to date'}")
+
+
+@main.group()
+def nbgrader():
+    """Instructor: run the course inside nbgrader."""
+
+
+@nbgrader.command("init")
+@click.argument("directory", type=click.Path(path_type=Path))
+def nbgrader_init(directory):
+    """Write an nbgrader course in DIRECTORY: nbgrader_config.py and source/<id>/<id>.ipynb for
+    every built assignment, made from solutions/ and the handouts (run again after changing them).
+
+    Then, in DIRECTORY: nbgrader generate_assignment ID; collect submitted/<student>/ID/ID.ipynb;
+    nbgrader autograde ID; nbgrader export.
+    """
+    from grader.nbcourse import init_course
+
+    for p in init_course(course_obj(), directory):
+        click.echo(f"wrote {p}")
+
+
 if __name__ == "__main__":
     main()

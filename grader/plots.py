@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader.config import Course, CourseError
+from grader.notebook import submission_folder
 from grader.remote import Submission
 
 
@@ -18,16 +19,17 @@ def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None
     except ModuleNotFoundError:
         raise CourseError(f"{a.id} has no figures") from None
     folder = course.root / ("solutions" if solution else "assignments") / a.folder if path is None else Path(path)
-    if not folder.is_dir():
+    if not folder.exists():
         raise CourseError(f"{folder}: no such folder")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     from grader import sandbox
 
     isolation = "bwrap" if sandbox.bwrap_path() else "limits"
-    sub = Submission(folder, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), isolation, a.preload)
-    try:
-        sub.begin_test("plot", 0)
-        return figures.make(sub, out)
-    finally:
-        sub.close()
+    with submission_folder(folder, a) as modules:
+        sub = Submission(modules, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), isolation, a.preload)
+        try:
+            sub.begin_test("plot", 0)
+            return figures.make(sub, out)
+        finally:
+            sub.close()

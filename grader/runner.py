@@ -150,15 +150,26 @@ def run_assignment(
     isolation: str | None = None,
     select: str | None = None,
 ) -> RunResult:
-    """Grade one submission folder with the given suites; never raises for student faults."""
+    """Grade one submission (a folder of modules, or a notebook) with the given suites; never
+    raises for student faults."""
+    from grader.notebook import submission_folder
+
     assignment = course.built(assignment_id)
-    submission_dir = Path(submission_dir).resolve()
-    if not submission_dir.is_dir():
-        raise CourseError(f"{submission_dir}: no such folder")
+    given = Path(submission_dir).resolve()
+    if not given.exists():
+        raise CourseError(f"{given}: no such folder")
+    with submission_folder(given, assignment) as folder:
+        result = run_folder(assignment, folder, suites, isolation, select)
+    result.submission = str(given)
+    return result
+
+
+def run_folder(assignment: Assignment, submission_dir: Path, suites: tuple[str, ...], isolation: str | None,
+               select: str | None) -> RunResult:
     present = [m for m in assignment.modules if (submission_dir / f"{m}.py").is_file()]
     if not present:
         files = ", ".join(f"{m}.py" for m in assignment.modules)
-        raise CourseError(f"{submission_dir}: none of {assignment.id}'s files ({files}) is there")
+        raise CourseError(f"{submission_dir}: none of {assignment.id}'s files ({files}) is there, nor one notebook (.ipynb)")
     dirs = [paths.suite_dir(assignment.id, s) for s in suites]
     missing = [str(d) for d in dirs if not d.is_dir()]
     if missing:

@@ -1,0 +1,214 @@
+"""Notebook submissions: a Jupyter notebook's code cells become the student's module.
+
+`notebook_code()` turns an .ipynb into one Python module (autograder test cells left out, IPython
+magics and shell lines dropped, `from __future__` imports moved to the top). `submission_folder()`
+gives the graders a folder for any submission: a folder of .py files as it is, or a notebook (or a
+folder holding one) written out as the assignment's modules, every module name importing the same
+code. So `course check --path hw1.ipynb`, `course grade` over notebooks and nbgrader's test cells
+(`grade_task`) all run the same isolated graders on the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import warnings
+from contextlib import contextmanager, redirect_stderr
+from pathlib import Path
+
+from grader.config import Assignment, CourseError
+
+FUTURE = re.compile(r"^from\s+__future__\s+import\s+.+$")
+MAGIC = re.compile(r"^(?P<indent>\s*)[%!]")
+
+
+def read_notebook(path: Path) -> dict:
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CourseError(f"{path}: cannot read the notebook ({exc})") from None
+    except ValueError as exc:
+        raise CourseError(f"{path}: not a notebook (invalid JSON: {exc})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise CourseError(f"{path}: not a notebook (no list of cells)")
+    return nb
+
+
+def cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def is_test_cell(cell: dict) -> bool:
+    """An autograder test cell in nbgrader's metadata: graded, and not an answer."""
+    meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def notebook_code(path: Path) -> str:
+    """The module a notebook's code cells make, in order, each after a `# %% cell N` line."""
+    futures, body = [], []
+    for n, cell in enumerate(read_notebook(path)["cells"], 1):
+        if cell.get("cell_type") != "code" or is_test_cell(cell):
+            continue
+        lines = cell_source(cell).splitlines()
+        if lines and lines[0].startswith("%%"):
+            lines = lines[1:]  # a cell magic (%%time, %%capture): run its body as plain Python
+        body.append(f"# %% cell {n}")
+        for line in lines:
+            if FUTURE.match(line):
+                futures.append(line)
+            elif m := MAGIC.match(line):
+                body.append(f"{m['indent']}pass  # IPython line dropped: {line.strip()}")
+            else:
+                body.append(line)
+        body.append("")
+    return "\n".join(dict.fromkeys(futures)) + ("\n" if futures else "") + "\n".join(body) + "\n"
+
+
+def find_notebook(path: Path, assignment: Assignment) -> Path | None:
+    """The notebook a submission path stands for, or None when it is a folder of .py files.
+
+    A file ending in .ipynb is itself; a folder with none of the assignment's modules but a
+    notebook (`<id>.ipynb`, `<folder>/<id>.ipynb` as nbgrader's submitted/ holds it, or its only
+    .ipynb) stands for that notebook."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix != ".ipynb":
+            raise CourseError(f"{path}: give a folder of .py files or a .ipynb notebook")
+        return path
+    if not path.is_dir() or any((path / f"{m}.py").is_file() for m in assignment.modules):
+        return None
+    for candidate in (path / f"{assignment.id}.ipynb", path / assignment.folder / f"{assignment.id}.ipynb"):
+        if candidate.is_file():
+            return candidate
+    found = [p for p in path.glob("*.ipynb") if not p.name.startswith(".")]
+    return found[0] if len(found) == 1 else None
+
+
+def write_modules(code: str, assignment: Assignment, folder: Path) -> None:
+    """The notebook's code as the first module; every other module name is the same module."""
+    first, *others = assignment.modules
+    (folder / f"{first}.py").write_text(code, encoding="utf-8")
+    for name in others:
+        (folder / f"{name}.py").write_text(
+            f"# {name} is the notebook's code too: one namespace, as in the notebook\n"
+            f"import sys\nimport {first}\n\nsys.modules[__name__] = {first}\n", encoding="utf-8")
+
+
+@contextmanager
+def submission_folder(path: Path, assignment: Assignment):
+    """A folder of modules for the graders: `path` itself, or a notebook written out as modules."""
+    notebook = find_notebook(path, assignment)
+    if notebook is None:
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="course-notebook-") as tmp:
+        write_modules(notebook_code(notebook), assignment, Path(tmp))
+        yield Path(tmp)
+
+
+# -- inside a notebook: nbgrader's test cells -------------------------------------------------------
+
+_RESULTS: dict[tuple, object] = {}
+
+
+def autograding() -> bool:
+    """nbgrader sets NBGRADER_EXECUTION=autograde while `nbgrader autograde` runs a notebook."""
+    return os.environ.get("NBGRADER_EXECUTION") == "autograde"
+
+
+def locate(assignment_id: str) -> Path:
+    """The notebook being run: `<id>.ipynb` in the working directory (a notebook's own folder)."""
+    here = Path.cwd()
+    mine = here / f"{assignment_id}.ipynb"
+    if mine.is_file():
+        return mine
+    found = [p for p in here.glob("*.ipynb") if not p.name.startswith(".")]
+    if len(found) == 1:
+        return found[0]
+    raise CourseError(f"{assignment_id}.ipynb is not in {here}; the graders read the saved notebook from its folder")
+
+
+def stale_names(code: str, namespace: dict) -> list[str]:
+    """Functions and classes run in this kernel whose source is not in the saved notebook."""
+    import inspect
+
+    stale = []
+    for name, value in namespace.items():
+        if name.startswith("_") or getattr(value, "__module__", None) != "__main__":
+            continue
+        if not (inspect.isfunction(value) or inspect.isclass(value)):
+            continue
+        try:
+            source = inspect.getsource(value)
+        except (OSError, TypeError):
+            continue
+        if source.strip() not in code:
+            stale.append(name)
+    return sorted(stale)
+
+
+def grade_task(assignment_id: str, task_id: str, hidden: bool = False) -> float:
+    """Grade one task of the saved notebook with the course's graders; print its tests and
+    return its points (nbgrader reads the number as the cell's partial credit).
+
+    The code graded is the notebook as saved on disk, all of it, in an isolated worker: exactly
+    what `course check --path <id>.ipynb` and `course grade` grade. The public tests run, and
+    the hidden ones too with `hidden=True` or while nbgrader autogrades (when they are here).
+    """
+    from grader import paths
+    from grader.config import load_course
+    from grader.runner import run_assignment
+
+    quiet = io.StringIO()
+    with redirect_stderr(quiet), warnings.catch_warnings():  # nbgrader scores a cell with stderr output 0
+        warnings.simplefilter("ignore")
+        course = load_course(paths.course_root())
+        a = course.built(assignment_id)
+        task = a.task(task_id)
+        notebook = locate(a.id)
+        code = notebook_code(notebook)
+        has_hidden = paths.suite_dir(a.id, "hidden").is_dir()
+        if hidden and not has_hidden:
+            raise CourseError(f"{a.id}: the hidden tests are only in the instructor's copy")
+        suites = ("public", "hidden") if (hidden or autograding()) and has_hidden else ("public",)
+        key = (a.id, hashlib.sha256(code.encode()).hexdigest(), suites)
+        if key not in _RESULTS:
+            with tempfile.TemporaryDirectory(prefix="course-notebook-") as tmp:
+                write_modules(code, a, Path(tmp))
+                result = run_assignment(course, a.id, Path(tmp), suites)
+            result.submission = str(notebook)
+            _RESULTS[key] = result
+        result = _RESULTS[key]
+    if not autograding():
+        import __main__
+
+        stale = stale_names(code, vars(__main__))
+        if stale:
+            print(f"note: {', '.join(stale)} as run in this kernel differ(s) from the saved notebook; "
+                  "save it (Ctrl-S) and run this cell again: the graders read the saved file")
+    print(task_report(result, task.id, task.title))
+    return next(t.points for t in result.tasks if t.id == task.id)
+
+
+def task_report(result, task_id: str, title: str) -> str:
+    """One task's tests: pass or the cause and feedback, then its points."""
+    import textwrap
+
+    score = next(t for t in result.tasks if t.id == task_id)
+    lines = [f"Task {task_id}: {title}  [{', '.join(result.suites)} tests]"]
+    for t in result.tests:
+        if t.task != task_id:
+            continue
+        tag = " (hidden)" if t.kind == "hidden" else ""
+        lines.append(f"  {'pass' if t.passed else 'FAIL (' + t.cause + ')'}  {t.name}{tag}  {t.points:.4g} / {t.max_points:.4g}")
+        if not t.passed:
+            lines += textwrap.wrap(t.feedback, 96, initial_indent="        ", subsequent_indent="        ")
+    lines.append(f"  points: {score.points:g} / {score.max_points:g}")
+    lines += [f"  note: {n}" for n in result.notes]
+    return "\n".join(lines)
