@@ -193,7 +193,8 @@ def build_notebook(course: Course, a: Assignment) -> dict:
 def config_text(course: Course) -> str:
     built = [a for a in course.assignments if a.status == "built"]
     grade_s = max(a.limits.grader_s for a in built)
-    cell_s = max(a.limits.wall_s for a in built)
+    # an answer cell may run as long as one test may (course.yaml: wall_s), by its task's assignment
+    cell_s = {a.tasks[0].id.split(".")[0]: a.limits.wall_s for a in built if a.tasks}
     return f'''{HEADER}
 import os
 
@@ -201,12 +202,18 @@ c = get_config()  # noqa: F821 (nbgrader provides it)
 
 c.CourseDirectory.course_id = {course.id!r}
 
-# The test cells grade a whole notebook (course.yaml: grader_s); an answer cell only defines code.
+# Seconds a cell may run. A test cell grades the whole notebook (course.yaml: grader_s); an answer
+# or given cell only defines code, and gets what one test gets (wall_s) in its assignment.
 c.Execute.timeout = {grade_s:g}
+ANSWER_CELL_S = {{{", ".join(f"{k!r}: {v:g}" for k, v in cell_s.items())}}}
 
 
 def cell_timeout(cell):
-    return {grade_s:g} if cell.get("metadata", {{}}).get("nbgrader", {{}}).get("grade") else {cell_s:g}
+    meta = cell.get("metadata", {{}}).get("nbgrader", {{}})
+    if meta.get("grade"):
+        return {grade_s:g}
+    parts = str(meta.get("grade_id", "")).split("_")  # answer_1_4: a cell of task 1.4, in hw1's numbering
+    return ANSWER_CELL_S.get(parts[1] if len(parts) > 2 else "", {course.limits.wall_s:g})
 
 
 c.Execute.timeout_func = cell_timeout

@@ -1,0 +1,144 @@
+"""The course inside nbgrader: `course nbgrader init`, then nbgrader's own generate_assignment,
+autograde and export, and the points it exports equal what `course grade` gives for the same code."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.batch import grade
+from grader.cli import main
+from grader.config import load_course
+from grader.notebook import cell_source, notebook_code
+from tests.fixtures.hw1_variants import WRONG
+from tests.fixtures.notebooks import cells, solved, submit, with_code_after, with_edit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MPLBACKEND": "Agg", "COURSE_ROOT": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def course_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("nbgrader-course")
+    result = CliRunner().invoke(main, ["nbgrader", "init", str(d)])
+    assert result.exit_code == 0, result.output
+    nbgrader(d, "generate_assignment", "hw1")
+    return d
+
+
+def test_init_writes_a_config_and_a_source_notebook_per_built_assignment(course_dir):
+    config = (course_dir / "nbgrader_config.py").read_text()
+    assert "c.CourseDirectory.course_id = 'foundations-of-large-models'" in config and "c.Execute.timeout = 300" in config
+    for hw, tasks in (("hw1", 8), ("hw2", 4), ("hw3", 5)):
+        nb = json.loads((course_dir / "source" / hw / f"{hw}.ipynb").read_text())
+        tests = cells(nb, "tests_")
+        assert len(tests) == tasks
+        assert sum(c["metadata"]["nbgrader"]["points"] for c in tests) == 100
+        for c in tests:
+            meta = c["metadata"]["nbgrader"]
+            assert meta["grade"] and meta["locked"] and not meta["solution"] and meta["schema_version"] == 3
+            assert "### BEGIN HIDDEN TESTS" in c["source"] and "hidden=True" in c["source"]
+        for c in cells(nb, "answer_"):
+            meta = c["metadata"]["nbgrader"]
+            assert meta["solution"] and not meta["grade"] and not meta["locked"]
+            assert "### BEGIN SOLUTION\n" in c["source"] + "\n"
+        ids = [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
+        assert len(ids) == len(set(ids))
+
+
+def test_init_again_rewrites_its_own_files_but_not_an_instructors_config(course_dir, tmp_path):
+    assert CliRunner().invoke(main, ["nbgrader", "init", str(course_dir)]).exit_code == 0
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    result = CliRunner().invoke(main, ["nbgrader", "init", str(tmp_path)])
+    assert result.exit_code == 2 and "was not written by `course nbgrader init`" in result.output
+    assert (tmp_path / "nbgrader_config.py").read_text() == "c = get_config()\n"
+
+
+def test_the_released_notebook_has_no_solutions_and_no_hidden_tests(course_dir):
+    text = (course_dir / "release" / "hw1" / "hw1.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in text and "hidden=True" not in text and "HIDDEN TESTS" not in text
+    reference = (ROOT / "solutions" / "hw1" / "information.py").read_text()
+    assert "nz = p[p > 0]" in reference and "nz = p[p > 0]" not in text
+    result = CliRunner().invoke(main, ["check", "hw1", "--path", str(course_dir / "release" / "hw1" / "hw1.ipynb"), "--json"])
+    graded = json.loads(result.output)
+    assert graded["score"] == 0 and {t["cause"] for t in graded["tests"]} == {"not-implemented"}
+
+
+def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, tmp_path):
+    right = solved(course_dir, "hw1")
+    nats = next(v for v in WRONG if v.name == "nats_instead_of_bits")
+    submissions = {
+        "alice": right,
+        "bob": with_edit(right, nats.old, nats.new),
+        "carol": with_edit(right, "def mutual_information(joint, base: float = 2.0) -> float:",
+                           "def mutual_information(joint, base: float = 2.0) -> float"),
+        "dave": with_code_after(right, "answer_1_6", "\n\nwhile True:  # one more try\n    pass\n"),
+    }
+    for student, nb in submissions.items():
+        submit(course_dir, "hw1", student, nb)
+    nbgrader(course_dir, "autograde", "hw1")
+    nbgrader(course_dir, "export")
+    with (course_dir / "grades.csv").open() as f:
+        exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f)}
+
+    summary = grade(load_course(ROOT), "hw1", course_dir / "submitted", tmp_path / "graded", jobs=2)
+    assert sorted(summary.graded) == sorted(submissions)
+    ours = {}
+    for student in submissions:
+        result = json.loads((tmp_path / "graded" / student / "result.json").read_text())
+        ours[student] = result["score"]
+        if student == "bob":
+            lost = {t["id"] for t in result["tasks"] if t["points"] < t["max_points"]}
+            assert lost == set(nats.loses)
+    assert ours["alice"] == 100 and 0 < ours["bob"] < 100 and ours["carol"] == 0 and ours["dave"] == 0
+    assert exported == pytest.approx(ours, abs=0.01), (exported, ours)
+    # the autograded notebooks say why, in the test cells' output
+    for student, cause in (("carol", "FAIL (syntax)"), ("dave", "FAIL (timeout)")):
+        nb = json.loads((course_dir / "autograded" / student / "hw1" / "hw1.ipynb").read_text())
+        printed = "".join(cell_source({"source": o.get("text", "")}) for c in cells(nb, "tests_1_3") for o in c["outputs"])
+        assert cause in printed, printed
+
+
+def test_notebook_code_drops_test_cells_and_magics_and_hoists_future_imports(tmp_path):
+    def code_cell(source, **nbgrader):
+        meta = {"nbgrader": nbgrader} if nbgrader else {}
+        return {"cell_type": "code", "metadata": meta, "source": source, "outputs": [], "execution_count": None}
+
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# title"},
+        code_cell(["import math\n", "%matplotlib inline\n", "!ls\n"]),
+        code_cell("from __future__ import annotations\ndef f(x: int) -> int:\n    %time y = 1\n    return x + 1"),
+        code_cell("%%time\nz = f(1)"),
+        code_cell("assert f(1) == 2", grade=True, solution=False, locked=True, points=1),
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "hw.ipynb"
+    path.write_text(json.dumps(nb))
+    code = notebook_code(path)
+    assert code.startswith("from __future__ import annotations\n")
+    assert "assert f(1)" not in code
+    assert not [line for line in code.splitlines() if line.strip().startswith(("%", "!"))]
+    namespace: dict = {}
+    exec(compile(code, "hw.py", "exec"), namespace)
+    assert namespace["z"] == 2
+
+
+def test_check_reads_a_notebook_or_says_why_not(tmp_path):
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    result = CliRunner().invoke(main, ["check", "hw1", "--path", str(tmp_path / "broken.ipynb")])
+    assert result.exit_code == 2 and "not a notebook" in result.output and len(result.output.strip().splitlines()) == 1
+    (tmp_path / "notes.txt").write_text("")
+    result = CliRunner().invoke(main, ["check", "hw1", "--path", str(tmp_path / "notes.txt")])
+    assert result.exit_code == 2 and ".ipynb notebook" in result.output
