@@ -49,13 +49,31 @@ def is_test_cell(cell: dict) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
-def notebook_code(path: Path) -> str:
-    """The module a notebook's code cells make, in order, each after a `# %% cell N` line."""
+def read_only_cells(course, assignment: Assignment) -> dict[str, str]:
+    """The read-only code cells of the assignment's generated notebook, by grade_id; empty where
+    the solutions (and so the generated notebook) are not here."""
+    from grader.nbcourse import build_notebook
+
+    try:
+        nb = build_notebook(course, assignment)
+    except (CourseError, OSError):
+        return {}
+    return {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in nb["cells"]
+            if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("locked")}
+
+
+def notebook_code(path: Path, read_only: dict[str, str] | None = None) -> str:
+    """The module a notebook's code cells make, in order, each after a `# %% cell N` line.
+
+    A cell whose grade_id is in `read_only` counts with that source, whatever the notebook holds
+    there (as nbgrader's autograde restores locked cells)."""
     futures, body = [], []
     for n, cell in enumerate(read_notebook(path)["cells"], 1):
         if cell.get("cell_type") != "code" or is_test_cell(cell):
             continue
-        lines = cell_source(cell).splitlines()
+        grade_id = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+        source = (read_only or {}).get(grade_id) if isinstance(grade_id, str) else None
+        lines = (source if source is not None else cell_source(cell)).splitlines()
         if lines and lines[0].startswith("%%"):
             lines = lines[1:]  # a cell magic (%%time, %%capture): run its body as plain Python
         body.append(f"# %% cell {n}")
@@ -101,14 +119,15 @@ def write_modules(code: str, assignment: Assignment, folder: Path) -> None:
 
 
 @contextmanager
-def submission_folder(path: Path, assignment: Assignment):
-    """A folder of modules for the graders: `path` itself, or a notebook written out as modules."""
+def submission_folder(path: Path, course, assignment: Assignment):
+    """A folder of modules for the graders: `path` itself, or a notebook written out as modules
+    (its read-only cells as generated, where the solutions are here to generate them)."""
     notebook = find_notebook(path, assignment)
     if notebook is None:
         yield Path(path)
         return
     with tempfile.TemporaryDirectory(prefix="course-notebook-") as tmp:
-        write_modules(notebook_code(notebook), assignment, Path(tmp))
+        write_modules(notebook_code(notebook, read_only_cells(course, assignment)), assignment, Path(tmp))
         yield Path(tmp)
 
 
@@ -172,7 +191,7 @@ def grade_task(assignment_id: str, task_id: str, hidden: bool = False) -> float:
         a = course.built(assignment_id)
         task = a.task(task_id)
         notebook = locate(a.id)
-        code = notebook_code(notebook)
+        code = notebook_code(notebook, read_only_cells(course, a))
         has_hidden = paths.suite_dir(a.id, "hidden").is_dir()
         if hidden and not has_hidden:
             raise CourseError(f"{a.id}: the hidden tests are only in the instructor's copy")

@@ -26,7 +26,7 @@ def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None
     from grader import sandbox
 
     isolation = "bwrap" if sandbox.bwrap_path() else "limits"
-    with submission_folder(folder, a) as modules:
+    with submission_folder(folder, course, a) as modules:
         sub = Submission(modules, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), isolation, a.preload)
         try:
             sub.begin_test("plot", 0)

@@ -158,7 +158,7 @@ def run_assignment(
     given = Path(submission_dir).resolve()
     if not given.exists():
         raise CourseError(f"{given}: no such folder")
-    with submission_folder(given, assignment) as folder:
+    with submission_folder(given, course, assignment) as folder:
         result = run_folder(assignment, folder, suites, isolation, select)
     result.submission = str(given)
     return result

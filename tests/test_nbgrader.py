@@ -3,6 +3,7 @@ autograde and export, and the points it exports equal what `course grade` gives 
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -86,7 +87,11 @@ def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, tmp
         "carol": with_edit(right, "def mutual_information(joint, base: float = 2.0) -> float:",
                            "def mutual_information(joint, base: float = 2.0) -> float"),
         "dave": with_code_after(right, "answer_1_6", "\n\nwhile True:  # one more try\n    pass\n"),
+        "erin": copy.deepcopy(right),  # edits a read-only cell: both restore it, as generated
     }
+    (given,) = cells(submissions["erin"], "given_1_1")
+    given["source"] = cell_source(given).replace("TOLERANCE = 1e-6", "TOLERANCE = 0.5")
+    assert "TOLERANCE = 0.5" in given["source"]
     for student, nb in submissions.items():
         submit(course_dir, "hw1", student, nb)
     nbgrader(course_dir, "autograde", "hw1")
@@ -103,7 +108,7 @@ def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, tmp
         if student == "bob":
             lost = {t["id"] for t in result["tasks"] if t["points"] < t["max_points"]}
             assert lost == set(nats.loses)
-    assert ours["alice"] == 100 and 0 < ours["bob"] < 100 and ours["carol"] == 0 and ours["dave"] == 0
+    assert ours["alice"] == ours["erin"] == 100 and 0 < ours["bob"] < 100 and ours["carol"] == ours["dave"] == 0
     assert exported == pytest.approx(ours, abs=0.01), (exported, ours)
     # the autograded notebooks say why, in the test cells' output
     for student, cause in (("carol", "FAIL (syntax)"), ("dave", "FAIL (timeout)")):
@@ -142,3 +147,17 @@ def test_check_reads_a_notebook_or_says_why_not(tmp_path):
     (tmp_path / "notes.txt").write_text("")
     result = CliRunner().invoke(main, ["check", "hw1", "--path", str(tmp_path / "notes.txt")])
     assert result.exit_code == 2 and ".ipynb notebook" in result.output
+
+
+def test_a_definition_run_but_not_saved_is_pointed_out(tmp_path, monkeypatch):
+    from grader.notebook import stale_names
+
+    (tmp_path / "kernel_cells.py").write_text("def entropy(p):\n    return 0.0\n\n\ndef kraft_sum(lengths):\n    return 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import kernel_cells
+
+    for f in (kernel_cells.entropy, kernel_cells.kraft_sum):
+        f.__module__ = "__main__"  # as if run in the notebook's kernel
+    saved = "def entropy(p):\n    return 0.0\n\n\ndef kraft_sum(lengths):\n    return 2.0\n"
+    namespace = {"entropy": kernel_cells.entropy, "kraft_sum": kernel_cells.kraft_sum, "math": __import__("math")}
+    assert stale_names(saved, namespace) == ["kraft_sum"]
