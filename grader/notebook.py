@@ -66,7 +66,8 @@ def notebook_code(path: Path, read_only: dict[str, str] | None = None) -> str:
     """The module a notebook's code cells make, in order, each after a `# %% cell N` line.
 
     A cell whose grade_id is in `read_only` counts with that source, whatever the notebook holds
-    there (as nbgrader's autograde restores locked cells)."""
+    there (as nbgrader's autograde restores locked cells). A cell with a syntax error costs only
+    what it defines, as in Jupyter: its functions and classes are stand-ins that raise the error."""
     futures, body = [], []
     for n, cell in enumerate(read_notebook(path)["cells"], 1):
         if cell.get("cell_type") != "code" or is_test_cell(cell):
@@ -76,16 +77,37 @@ def notebook_code(path: Path, read_only: dict[str, str] | None = None) -> str:
         lines = (source if source is not None else cell_source(cell)).splitlines()
         if lines and lines[0].startswith("%%"):
             lines = lines[1:]  # a cell magic (%%time, %%capture): run its body as plain Python
-        body.append(f"# %% cell {n}")
+        code = []
         for line in lines:
             if FUTURE.match(line):
                 futures.append(line)
             elif m := MAGIC.match(line):
-                body.append(f"{m['indent']}pass  # IPython line dropped: {line.strip()}")
+                code.append(f"{m['indent']}pass  # IPython line dropped: {line.strip()}")
             else:
-                body.append(line)
-        body.append("")
+                code.append(line)
+        body += [f"# %% cell {n}", *(stand_ins(code, n) or code), ""]
     return "\n".join(dict.fromkeys(futures)) + ("\n" if futures else "") + "\n".join(body) + "\n"
+
+
+DEFINES = re.compile(r"^(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
+
+
+def stand_ins(code: list[str], n: int) -> list[str] | None:
+    """For a cell that does not compile: each top-level function or class it defines, as one that
+    raises its SyntaxError when used. None when the cell compiles."""
+    try:
+        compile("\n".join(code) + "\n", f"cell {n}", "exec", dont_inherit=True)
+        return None
+    except SyntaxError as exc:
+        error = f"cell {n}, line {exc.lineno}: {exc.msg}"
+    out = [f"# cell {n} does not compile ({error}); what it defines raises that error when used"]
+    for kind, name in (m.groups() for line in code if (m := DEFINES.match(line))):
+        why = repr(f"{error} (so {name} could not be defined)")
+        if kind == "class":
+            out += [f"class {name}:", "    def __init__(self, *args, **kwargs):", f"        raise SyntaxError({why})"]
+        else:
+            out += [f"def {name}(*args, **kwargs):", f"    raise SyntaxError({why})"]
+    return out
 
 
 def find_notebook(path: Path, assignment: Assignment) -> Path | None:
