@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data import load_digits
+from grader.data import digit_features
 
 PLANT = [2.0, 0.3, 1.0, 0.01]  # wn, zeta, gain, dt
 
@@ -39,10 +39,9 @@ def make(submission, out: Path) -> list[Path]:
     fig.savefig(paths[0])
     plt.close(fig)
 
-    images, labels, split = load_digits()
-    x = images.reshape(-1, 64).astype(np.float32) / 16.0
+    x, labels, split = digit_features()
     runs = [(10.0, False), (10.0, True), (0.003, False), (0.003, True)]
-    results = submission.driver("hw2", "experiment", x[split == 0], labels[split == 0].astype(np.int64), x[split == 1], runs, 300)
+    results = submission.driver("hw2", "experiment", x[split == 0], labels[split == 0], x[split == 1], runs, 300)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=120)
     for (lr, controlled), r in zip(runs, results):
         acc = float(np.mean(np.asarray(r["predictions"]) == labels[split == 1]))
