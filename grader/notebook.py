@@ -123,10 +123,15 @@ def find_notebook(path: Path, assignment: Assignment) -> Path | None:
         return path
     if not path.is_dir() or any((path / f"{m}.py").is_file() for m in assignment.modules):
         return None
-    for candidate in (path / f"{assignment.id}.ipynb", path / assignment.folder / f"{assignment.id}.ipynb"):
+    return notebook_in(path, assignment.id, path / assignment.folder / f"{assignment.id}.ipynb")
+
+
+def notebook_in(folder: Path, assignment_id: str, *also: Path) -> Path | None:
+    """`<id>.ipynb` in `folder`, else the first of `also` that exists, else the folder's only notebook."""
+    for candidate in (folder / f"{assignment_id}.ipynb", *also):
         if candidate.is_file():
             return candidate
-    found = [p for p in path.glob("*.ipynb") if not p.name.startswith(".")]
+    found = [p for p in folder.glob("*.ipynb") if not p.name.startswith(".")]
     return found[0] if len(found) == 1 else None
 
 
@@ -166,12 +171,9 @@ def autograding() -> bool:
 def locate(assignment_id: str) -> Path:
     """The notebook being run: `<id>.ipynb` in the working directory (a notebook's own folder)."""
     here = Path.cwd()
-    mine = here / f"{assignment_id}.ipynb"
-    if mine.is_file():
-        return mine
-    found = [p for p in here.glob("*.ipynb") if not p.name.startswith(".")]
-    if len(found) == 1:
-        return found[0]
+    found = notebook_in(here, assignment_id)
+    if found is not None:
+        return found
     raise CourseError(f"{assignment_id}.ipynb is not in {here}; the graders read the saved notebook from its folder")
 
 
@@ -213,23 +215,18 @@ def grade_task(assignment_id: str, task_id: str, hidden: bool = False) -> float:
         a = course.built(assignment_id)
         task = a.task(task_id)
         notebook = locate(a.id)
-        code = notebook_code(notebook, read_only_cells(course, a))
         has_hidden = paths.suite_dir(a.id, "hidden").is_dir()
         if hidden and not has_hidden:
             raise CourseError(f"{a.id}: the hidden tests are only in the instructor's copy")
         suites = ("public", "hidden") if (hidden or autograding()) and has_hidden else ("public",)
-        key = (a.id, hashlib.sha256(code.encode()).hexdigest(), suites)
+        key = (a.id, hashlib.sha256(notebook.read_bytes()).hexdigest(), suites)
         if key not in _RESULTS:
-            with tempfile.TemporaryDirectory(prefix="course-notebook-") as tmp:
-                write_modules(code, a, Path(tmp))
-                result = run_assignment(course, a.id, Path(tmp), suites)
-            result.submission = str(notebook)
-            _RESULTS[key] = result
+            _RESULTS[key] = run_assignment(course, a.id, notebook, suites)  # a notebook, written out as modules
         result = _RESULTS[key]
     if not autograding():
         import __main__
 
-        stale = stale_names(code, vars(__main__))
+        stale = stale_names(notebook_code(notebook, read_only_cells(course, a)), vars(__main__))
         if stale:
             print(f"note: {', '.join(stale)} as run in this kernel differ(s) from the saved notebook; "
                   "save it (Ctrl-S) and run this cell again: the graders read the saved file")
