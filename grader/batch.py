@@ -83,13 +83,15 @@ def ungradable_result(assignment: Assignment, submission: Path, cause: str, isol
     return result
 
 
-def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: str) -> dict:
+def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: str, trial: int = 0,
+                   seeded_only: bool = False) -> dict:
     """Runs in a pool process (forked from the parent, so nothing is imported again)."""
     from grader.config import load_course
     from grader.runner import run_assignment
 
     course = load_course(Path(root))
-    return run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation).to_dict()
+    return run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation,
+                          trial=trial, seeded_only=seeded_only).to_dict()
 
 
 def _one_thread() -> None:
@@ -99,11 +101,13 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
 
 
-def grade_one(course: Course, assignment: Assignment, submission: Path, isolation: str) -> RunResult:
+def grade_one(course: Course, assignment: Assignment, submission: Path, isolation: str, trial: int = 0,
+              seeded_only: bool = False) -> RunResult:
     """Grade one student in a fresh grading process (the fallback when a pool process died)."""
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "grader.batch", str(course.root), assignment.id, str(submission), str(result_file), isolation]
+        cmd = [sys.executable, "-m", "grader.batch", str(course.root), assignment.id, str(submission), str(result_file),
+               isolation, str(trial), "seeded" if seeded_only else "all"]
         env = {**os.environ, "COURSE_ROOT": str(course.root), "MPLBACKEND": "Agg"}
         budget = assignment.limits.grader_s + 60
         try:
@@ -118,8 +122,10 @@ def grade_one(course: Course, assignment: Assignment, submission: Path, isolatio
 
 
 def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs: int | None = None,
-          force: bool = False, isolation: str | None = None, progress=None) -> BatchSummary:
-    """Grade every student folder under `submissions` into `out`; see the module docstring."""
+          force: bool = False, isolation: str | None = None, progress=None, trial: int = 0,
+          seeded_only: bool = False) -> BatchSummary:
+    """Grade every student folder under `submissions` into `out`; see the module docstring.
+    `trial` and `seeded_only` are `course audit --seeds`'s (see grader.runner.run_assignment)."""
     from grader import sandbox
 
     a = course.built(assignment_id)
@@ -161,7 +167,8 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     retry = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
-        futures = {pool.submit(_grade_in_pool, str(course.root), a.id, str(s.resolve()), isolation): s for s in todo}
+        futures = {pool.submit(_grade_in_pool, str(course.root), a.id, str(s.resolve()), isolation, trial, seeded_only): s
+                   for s in todo}
         for future in as_completed(futures):
             student = futures[future]
             try:
@@ -173,7 +180,7 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
                 continue
             finish(student, result)
     for student in retry:
-        finish(student, grade_one(course, a, student.resolve(), isolation))
+        finish(student, grade_one(course, a, student.resolve(), isolation, trial, seeded_only))
     summary.seconds = round(time.monotonic() - started, 2)
     write_class_reports(a, [s.name for s in everyone], out)
     return summary
@@ -221,14 +228,15 @@ def histogram(scores: list[float], a: Assignment, path: Path) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    """Grading process for one student: ROOT ASSIGNMENT SUBMISSION RESULT_JSON ISOLATION."""
+    """Grading process for one student: ROOT ASSIGNMENT SUBMISSION RESULT_JSON ISOLATION TRIAL all|seeded."""
     from grader.config import load_course
     from grader.runner import run_assignment
 
-    root, assignment_id, submission, result_file, isolation = argv
+    root, assignment_id, submission, result_file, isolation, trial, which = argv
     try:
         course = load_course(Path(root))
-        result = run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation)
+        result = run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation,
+                                trial=int(trial), seeded_only=which == "seeded")
     except CourseError as exc:
         print(exc, file=sys.stderr)
         return 2

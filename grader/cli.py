@@ -111,6 +111,35 @@ def grade(assignment, submissions, out, jobs, force):
 
 
 @main.command()
+@click.argument("assignments", nargs=-1, required=True)
+@click.option("--seeds", type=click.IntRange(1, 50), default=1, show_default=True,
+              help="Draws of seeds: tests marked `seeded` are graded again with N-1 other seeds.")
+@click.option("--jobs", type=int, default=None, help="Submissions graded at once (default: all cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON instead of a table.")
+def audit(assignments, seeds, jobs, as_json):
+    """Instructor: how good are the tests? Grade the solution, the stubs and every variant of each
+    ASSIGNMENT (grader/suites/<id>/hidden/variants.py) exactly as `course grade` does.
+
+    Prints, per submission, the tasks it should lose and the tasks it lost; then the catch rate and
+    the false failures. Exit status 1 on a false failure, a variant that loses other tasks or whose
+    feedback does not name its mistake, a verdict that changes with the seed, too few variants, or a
+    catch rate below 95%.
+    """
+    from grader.audit import audit as run_audit
+    from grader.audit import render
+
+    course = course_obj()
+    for a in assignments:
+        course.built(a)
+    reports = [run_audit(course, a, seeds=seeds, jobs=jobs) for a in assignments]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        click.echo("\n\n".join(render(r) for r in reports))
+    sys.exit(0 if all(r.passed for r in reports) else 1)
+
+
+@main.command()
 @click.option("--out", type=click.Path(path_type=Path), help="Write the student distribution here instead.")
 @click.option("--check", "check_only", is_flag=True, help="Only check that assignments/ is up to date.")
 def release(out, check_only):

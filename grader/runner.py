@@ -25,17 +25,21 @@ from grader.results import RunResult, TaskScore, TestResult
 PYTEST_INI = paths.SUITES / "pytest.ini"
 
 
-def test_seed(nodeid: str) -> int:
-    """A stable seed per test, the same on every run and every machine."""
-    return zlib.crc32(nodeid.split("::", 1)[-1].encode()) & 0x7FFFFFFF
+def test_seed(nodeid: str, trial: int = 0) -> int:
+    """A stable seed per test, the same on every run and every machine; `course audit --seeds`
+    draws others (trial 1, 2, ...) for the tests marked `seeded`."""
+    name = nodeid.split("::", 1)[-1] + (f"#{trial}" if trial else "")
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
 class GradingPlugin:
     """pytest plugin: provides `submission`, records one TestResult per test."""
 
-    def __init__(self, assignment: Assignment, submission: Submission):
+    def __init__(self, assignment: Assignment, submission: Submission, trial: int = 0, seeded_only: bool = False):
         self.assignment = assignment
         self.sub = submission
+        self.trial = trial  # which draw of seeds (0: the grading seeds)
+        self.seeded_only = seeded_only  # run only the tests whose outcome depends on the seed
         self.records: dict[str, dict] = {}
         self.collect_errors: list[str] = []
         self.started = time.monotonic()
@@ -43,13 +47,18 @@ class GradingPlugin:
     # -- collection ---------------------------------------------------------------------------
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "task(id, weight=1): the course.yaml task a test grades")
+        config.addinivalue_line("markers", "seeded: the verdict rests on a random outcome (course audit --seeds reruns it)")
 
-    def pytest_collection_modifyitems(self, items):
+    def pytest_collection_modifyitems(self, config, items):
         tasks = {t.id for t in self.assignment.tasks}
         for item in items:
             marker = item.get_closest_marker("task")
             if marker is None or not marker.args or marker.args[0] not in tasks:
                 self.collect_errors.append(f"{item.nodeid}: missing or unknown @pytest.mark.task")
+        if self.seeded_only:
+            dropped = [item for item in items if item.get_closest_marker("seeded") is None]
+            items[:] = [item for item in items if item.get_closest_marker("seeded") is not None]
+            config.hook.pytest_deselected(items=dropped)
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -60,13 +69,18 @@ class GradingPlugin:
     def submission(self) -> Submission:
         return self.sub
 
+    @pytest.fixture
+    def seed(self, request) -> int:
+        """This test's seed (the worker's generators are seeded with it too), for grading-side draws."""
+        return test_seed(request.node.nodeid, self.trial)
+
     @pytest.fixture(autouse=True)
     def _course_test(self, request):
         if time.monotonic() - self.started > self.assignment.limits.grader_s:
             raise StudentError(
                 f"not run: the submission used its {self.assignment.limits.grader_s:g} s total time", "timeout"
             )
-        self.sub.begin_test(request.node.nodeid, test_seed(request.node.nodeid))
+        self.sub.begin_test(request.node.nodeid, test_seed(request.node.nodeid, self.trial))
         yield
 
     # -- outcomes -----------------------------------------------------------------------------
@@ -149,9 +163,12 @@ def run_assignment(
     suites: tuple[str, ...] = ("public",),
     isolation: str | None = None,
     select: str | None = None,
+    trial: int = 0,
+    seeded_only: bool = False,
 ) -> RunResult:
     """Grade one submission (a folder of modules, or a notebook) with the given suites; never
-    raises for student faults."""
+    raises for student faults. `trial` > 0 draws other seeds; `seeded_only` runs only the tests
+    marked `seeded` (both for `course audit --seeds`)."""
     from grader.notebook import submission_folder
 
     assignment = course.built(assignment_id)
@@ -159,13 +176,13 @@ def run_assignment(
     if not given.exists():
         raise CourseError(f"{given}: no such folder")
     with submission_folder(given, course, assignment) as folder:
-        result = run_folder(assignment, folder, suites, isolation, select)
+        result = run_folder(assignment, folder, suites, isolation, select, trial, seeded_only)
     result.submission = str(given)
     return result
 
 
 def run_folder(assignment: Assignment, submission_dir: Path, suites: tuple[str, ...], isolation: str | None,
-               select: str | None) -> RunResult:
+               select: str | None, trial: int = 0, seeded_only: bool = False) -> RunResult:
     present = [m for m in assignment.modules if (submission_dir / f"{m}.py").is_file()]
     if not present:
         files = ", ".join(f"{m}.py" for m in assignment.modules)
@@ -179,7 +196,7 @@ def run_folder(assignment: Assignment, submission_dir: Path, suites: tuple[str, 
 
         isolation = "bwrap" if sandbox.bwrap_path() else "limits"
     sub = Submission(submission_dir, list(assignment.modules), assignment.limits, isolation, assignment.preload)
-    plugin = GradingPlugin(assignment, sub)
+    plugin = GradingPlugin(assignment, sub, trial, seeded_only)
     args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q",
             "-p", "no:cacheprovider", "--import-mode=importlib", "--tb=native", "--assert=plain",
             "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler", "-o", "console_output_style=classic"]
