@@ -16,6 +16,8 @@ again), which keeps a submission with an endless loop from costing one limit per
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 import os
 import shutil
@@ -29,6 +31,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from grader import protocol, sandbox
+from grader.paths import SUITES
 from grader.config import Limits
 
 
@@ -287,10 +290,38 @@ class Submission:
         self.worker.imported.add(module)
 
     def driver(self, assignment: str, name: str, *args, **kwargs):
-        """Run `grader/suites/<assignment>/drivers.py:<name>` inside the worker."""
+        """Run `grader/suites/<assignment>/drivers.py:<name>` inside the worker. The student modules
+        it imports are imported first, on their own, so one that hangs at import is charged once."""
+        for module in driver_imports(assignment, name):
+            if (self.path / f"{module}.py").is_file():
+                self.ensure_imported(module)
         a, k = self.encode_args(args, kwargs)
         target = ["driver", f"grader.suites.{assignment}.drivers"]
         return self.call({"op": "call", "target": target, "name": name, "args": a, "kwargs": k}, f"driver {name}")
+
+
+@functools.cache
+def driver_imports(assignment: str, name: str) -> tuple[str, ...]:
+    """The student modules a driver imports by name (`importlib.import_module("huffman")`), in it or
+    in the module-level functions it calls, read from the drivers' source on the grading side."""
+    tree = ast.parse((SUITES / assignment / "drivers.py").read_text())
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    found, seen, todo = [], set(), [name]
+    while todo:
+        fn = functions.get(todo.pop())
+        if fn is None or fn.name in seen:
+            continue
+        seen.add(fn.name)
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Call):
+                continue
+            callee = node.func
+            if isinstance(callee, ast.Attribute) and callee.attr == "import_module" and node.args \
+                    and isinstance(node.args[0], ast.Constant) and node.args[0].value not in found:
+                found.append(node.args[0].value)
+            elif isinstance(callee, ast.Name):
+                todo.append(callee.id)
+    return tuple(found)
 
 
 class _Remote:

@@ -64,3 +64,21 @@ def test_a_driver_runs_beside_student_code(course, solutions):
             s.call({"op": "call", "target": ["driver", "os.path"], "name": "join", "args": [], "kwargs": {}}, "x")
     finally:
         s.close()
+
+
+def test_a_module_that_hangs_at_import_costs_its_drivers_the_limit_once(tmp_path):
+    """Is a module that hangs at import charged its time limit once, not once per driver test?"""
+    import time
+
+    (tmp_path / "huffman.py").write_text("while True:\n    pass\n")
+    s = Submission(tmp_path, ["information", "huffman"], Limits(wall_s=2), "limits")
+    try:
+        started = time.monotonic()
+        for test in ("first", "second", "third"):
+            s.begin_test(test, 0)
+            with pytest.raises(StudentError, match="import huffman") as err:
+                s.driver("hw1", "encoded", "ab", {"a": "0", "b": "1"})
+            assert err.value.cause == "timeout", err.value
+        assert time.monotonic() - started < 2 * 2 + 1, "the import's time limit was charged more than once"
+    finally:
+        s.close()
