@@ -28,7 +28,7 @@ def test_the_course_declares_six_ordered_assignments(course):
     for n, a in enumerate(course.assignments, 1):
         assert a.readings and a.estimate_hours > 0 and a.points == 100
         assert all(t.id.startswith(f"{n}.") for t in a.tasks)
-    assert course.assignment("hw1").limits.wall_s == 5
+    assert course.assignment("hw1").limits.wall_s == 10
 
 
 def test_a_valid_file_parses(tmp_path):

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from grader.audit import load_variants
 from grader.batch import grade
 from grader.cli import main
 from grader.config import load_course
 from grader.notebook import cell_source, notebook_code
-from tests.fixtures.hw1_variants import WRONG
 from tests.fixtures.notebooks import cells, solved, submit, with_code_after, with_edit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,8 @@ def test_the_released_notebook_has_no_solutions_and_no_hidden_tests(course_dir):
 
 def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, tmp_path):
     right = solved(course_dir, "hw1")
-    nats = next(v for v in WRONG if v.name == "nats_instead_of_bits")
+    wrong, _ = load_variants(load_course(ROOT).assignment("hw1"))
+    nats = next(v for v in wrong if v.name == "nats_instead_of_bits")
     submissions = {
         "alice": right,
         "bob": with_edit(right, nats.old, nats.new),

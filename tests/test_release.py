@@ -60,11 +60,12 @@ def test_handout_headings_come_from_course_yaml(course, assignment):
         assert f"Task {task.id}: {task.title} ({task.points:g} points)" in handout
 
 
-def test_student_distribution_has_no_solutions_and_no_hidden_suite(course, tmp_path):
+def test_student_distribution_has_no_solutions_no_hidden_suite_and_no_variants(course, tmp_path):
     out = tmp_path / "student"
     assert release_student(course, out) == []
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert not any(f.startswith("solutions/") or "/hidden/" in f for f in files)
+    assert not any(f.endswith("variants.py") for f in files), "the audit's variants hold solution code"
     assert "grader/suites/hw1/public/test_huffman.py" in files
     assert "assignments/hw1/README.md" in files and "datasets/shakespeare/train.txt" in files
     # the distribution is a working course: its own `course check` runs the public suite on the stubs

@@ -56,7 +56,8 @@ def encode(text: str, code: dict[str, str]) -> tuple[bytes, int]:
 def decode(data: bytes, n_bits: int, code: dict[str, str]) -> str:
     """Task 1.7. Invert `encode`: read the first n_bits bits of `data` back into text.
 
-    Raises ValueError if n_bits exceeds the data or the bits do not end on a codeword boundary.
+    Malformed input raises ValueError, never a partial text: n_bits more than the data holds, bits
+    that no codeword begins with, or bits that end inside a codeword (a truncated stream).
     """
     raise NotImplementedError("Task 1.7: decode is not implemented yet")
 
@@ -68,7 +69,8 @@ def compression_report(text: str) -> dict:
       "entropy":      H of the character frequencies, bits per character;
       "avg_length":   sum_s p(s) * len(code[s]) of an optimal code, bits per character
                       (H <= avg_length < H + 1);
-      "huffman_bits": the length of the encoded text in bits (no padding, no code table);
+      "huffman_bits": the payload: the length of the encoded text in bits, sum_s n(s) * len(code[s]);
+                      the padding of the last byte and the code table are overhead, not counted;
       "ratio":        compression ratios against 8-bit text, original bits / compressed bits:
                       {"huffman": 8 n / huffman_bits, "zlib": ..., "bz2": ..., "lzma": ...},
                       the last three from zlib.compress, bz2.compress and lzma.compress at their

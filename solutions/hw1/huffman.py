@@ -98,13 +98,15 @@ def encode(text: str, code: dict[str, str]) -> tuple[bytes, int]:
 def decode(data: bytes, n_bits: int, code: dict[str, str]) -> str:
     """Task 1.7. Invert `encode`: read the first n_bits bits of `data` back into text.
 
-    Raises ValueError if n_bits exceeds the data or the bits do not end on a codeword boundary.
+    Malformed input raises ValueError, never a partial text: n_bits more than the data holds, bits
+    that no codeword begins with, or bits that end inside a codeword (a truncated stream).
     """
     ### BEGIN SOLUTION 1.7
     if n_bits > 8 * len(data):
         raise ValueError(f"n_bits={n_bits} but the data holds only {8 * len(data)} bits")
     bits = format(int.from_bytes(data, "big"), f"0{8 * len(data)}b")[:n_bits] if data else ""
     table = {word: symbol for symbol, word in code.items()}
+    longest = max(map(len, table), default=0)
     out, word = [], ""
     for bit in bits:
         word += bit
@@ -112,6 +114,8 @@ def decode(data: bytes, n_bits: int, code: dict[str, str]) -> str:
         if symbol is not None:
             out.append(symbol)
             word = ""
+        elif len(word) >= longest:
+            raise ValueError(f"no codeword begins with the bits {word}")
     if word:
         raise ValueError("the bits end inside a codeword")
     return "".join(out)
@@ -125,7 +129,8 @@ def compression_report(text: str) -> dict:
       "entropy":      H of the character frequencies, bits per character;
       "avg_length":   sum_s p(s) * len(code[s]) of an optimal code, bits per character
                       (H <= avg_length < H + 1);
-      "huffman_bits": the length of the encoded text in bits (no padding, no code table);
+      "huffman_bits": the payload: the length of the encoded text in bits, sum_s n(s) * len(code[s]);
+                      the padding of the last byte and the code table are overhead, not counted;
       "ratio":        compression ratios against 8-bit text, original bits / compressed bits:
                       {"huffman": 8 n / huffman_bits, "zlib": ..., "bz2": ..., "lzma": ...},
                       the last three from zlib.compress, bz2.compress and lzma.compress at their

@@ -35,6 +35,14 @@ def elias_gamma_code(text: str) -> dict[str, str]:
     return {s: "0" * (r.bit_length() - 1) + format(r, "b") for s, r in zip(symbols, range(1, len(symbols) + 1))}
 
 
+@lru_cache(maxsize=2)
+def gamma_packed(text: str) -> tuple[bytes, int]:
+    """`text` under `elias_gamma_code(text)`, packed MSB-first: (data, n_bits), for testing a decoder."""
+    code = elias_gamma_code(text)
+    bits = "".join(map(code.__getitem__, text))
+    return pack_bits(bits), len(bits)
+
+
 def assert_prefix_free(code: dict, lengths: dict, what: str) -> None:
     assert set(code) == set(lengths), f"{what}: codewords for {sorted(code)}, expected {sorted(lengths)}"
     for s, word in code.items():
@@ -49,18 +57,17 @@ def assert_canonical(code: dict, lengths: dict, what: str) -> None:
     """RFC 1951 order: by (length, symbol), first all zeros, next = (previous + 1) << growth.
     The bitwise complement of that code (first all ones, counting down) is accepted too."""
     order = sorted(lengths, key=lambda s: (lengths[s], s))
+    value, previous, expected = 0, None, {}
+    for s in order:
+        if previous is not None:
+            value = (value + 1) << (lengths[s] - previous)
+        expected[s], previous = format(value, f"0{lengths[s]}b"), lengths[s]
     flip = str.maketrans("01", "10")
-    for variant in (code, {s: w.translate(flip) for s, w in code.items()}):
-        value, previous, ok = 0, None, True
-        for s in order:
-            if previous is not None:
-                value = (value + 1) << (lengths[s] - previous)
-            ok &= variant[s] == format(value, f"0{lengths[s]}b")
-            previous = lengths[s]
-        if ok:
-            return
-    first = order[0]
+    if code == expected or {s: w.translate(flip) for s, w in code.items()} == expected:
+        return
+    first = next(s for s in order if code[s] != expected[s])
     raise AssertionError(
-        f"{what}: not canonical; sorted by (length, symbol), the first codeword ({first!r}) should be "
-        f"{'0' * lengths[first]} and each next one (previous + 1) << (growth in length); got {first!r} -> {code[first]!r}"
+        f"{what}: not canonical; sorted by (length, symbol), so equal lengths in symbol order, {first!r} should get "
+        f"{expected[first]!r}, got {code[first]!r} (the first codeword is all zeros, each next one is "
+        "(previous + 1) << (growth in length))"
     )

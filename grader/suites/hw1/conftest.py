@@ -7,7 +7,7 @@ import pytest
 
 from grader import paths
 from grader.data import load_text
-from grader.suites.hw1.codes import char_counts
+from grader.suites.hw1.codes import char_counts, gamma_packed
 
 
 @pytest.fixture
@@ -28,6 +28,12 @@ def corpus() -> str:
 @pytest.fixture(scope="session")
 def corpus_counts(corpus) -> Counter:
     return char_counts(corpus)
+
+
+@pytest.fixture(scope="session")
+def corpus_packed(corpus) -> tuple[bytes, int]:
+    """The corpus encoded by the grader (session scope: computed before a test's time starts)."""
+    return gamma_packed(corpus)
 
 
 @pytest.fixture(scope="session")
