@@ -74,3 +74,36 @@ def mapping(value, what: str) -> dict:
 def short(value, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def first_mismatch(got, expected, rtol: float, atol: float):
+    """The first element, in row-major order, where |got - expected| > atol + rtol |expected| (a nan
+    or an infinity that `expected` does not have counts too), as (index, got, expected); None when
+    every element agrees. Both are tensors or arrays of the same shape."""
+    a = np.asarray(_numpy(got), dtype=np.float64)
+    b = np.asarray(_numpy(expected), dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(a - b) <= atol + rtol * np.abs(b)) & ~((a == b) & np.isinf(b))
+    if not bad.any():
+        return None
+    index = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    return tuple(int(i) for i in index), float(a[index]), float(b[index])
+
+
+def tensor(value, what: str, shape: tuple | None = None, dtype: str | None = None):
+    """`value` if it is a torch tensor (of `shape` and dtype `dtype`, e.g. "float32", when given)."""
+    import torch
+
+    if type(value) is not torch.Tensor:
+        raise AssertionError(f"{what}: expected a tensor, got {type(value).__name__} {short(value)}")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise AssertionError(f"{what}: expected shape {tuple(shape)}, got {tuple(value.shape)}")
+    if dtype is not None and str(value.dtype).removeprefix("torch.") != dtype:
+        raise AssertionError(f"{what}: expected dtype {dtype}, got {str(value.dtype).removeprefix('torch.')}")
+    return value
+
+
+def _numpy(value):
+    if type(value).__module__.startswith("torch"):
+        return value.detach().cpu().double().numpy()
+    return value

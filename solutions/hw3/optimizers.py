@@ -38,7 +38,7 @@ class SGD(Optimizer):
     """Task 3.1. SGD with momentum, dampening, Nesterov and L2 weight decay (as torch.optim.SGD).
 
         g <- g + wd * w
-        b <- g                           on the first step (the buffer starts at the gradient)
+        b <- g                           on the first step (a copy of the gradient, not p.grad itself)
         b <- momentum * b + (1 - dampening) * g     afterwards
         d <- g + momentum * b  (Nesterov)   or   b  (otherwise; d = g when momentum = 0)
         w <- w - lr * d

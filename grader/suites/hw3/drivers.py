@@ -1,5 +1,8 @@
 """Drivers for hw3: the same small problems run with the student's optimizer in the worker and
-with the reference (torch.optim, torch_optimizer, or a formula) on the grading side."""
+with the reference (torch.optim, torch_optimizer, or a formula) on the grading side.
+
+`run_with` hands back what an optimizer did, step by step (the weights after every step); every
+comparison is made on the grading side."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import importlib
 import math
 
 import torch
+
+ZEROING = ("none", "zeros", "accumulate")  # how gradients are cleared between steps (see `backward`)
 
 
 def build_problem(seed: int = 0):
@@ -26,27 +31,54 @@ def loss_of(params, x, y, step: int):
     return ((torch.tanh(x @ first.T + bias) @ second.T - y * scale) ** 2).mean()
 
 
-def run_with(cls, kwargs: dict, groups: list, steps: int, reload_at: int | None, seed: int = 0) -> dict:
+def backward(opt, params, x, y, step: int, zeroing: str) -> None:
+    """Clear the gradients and compute this step's. "none": zero_grad() (p.grad set to None);
+    "zeros": zero_grad(set_to_none=False) (p.grad zeroed in place); "accumulate": zeroed in place,
+    then two half-batches accumulated into p.grad, as in gradient accumulation."""
+    if zeroing not in ZEROING:
+        raise ValueError(f"zeroing must be one of {ZEROING}")
+    if zeroing == "none":
+        opt.zero_grad()
+        loss_of(params, x, y, step).backward()
+        return
+    opt.zero_grad(set_to_none=False)
+    if zeroing == "zeros":
+        loss_of(params, x, y, step).backward()
+        return
+    half = len(x) // 2
+    for part in (slice(0, half), slice(half, None)):
+        (loss_of(params, x[part], y[part], step) / 2).backward()
+
+
+def run_with(cls, kwargs: dict, groups: list, steps: int, reload_at: int | None, seed: int = 0,
+             zeroing: str = "none") -> dict:
     """`steps` steps of `cls` on the problem; at `reload_at` the optimizer is rebuilt from its
-    state_dict (a save and a load in the middle of training)."""
+    state_dict (a save and a load in the middle of training). Returns the weights before the first
+    step and after each ("path": per parameter, shape (steps + 1, *shape))."""
     params, x, y = build_problem(seed)
-    param_groups = [{"params": params[:2], **groups[0]}, {"params": params[2:], **groups[1]}]
-    opt = cls(param_groups, **kwargs)
+
+    def build():
+        return cls([{"params": params[:2], **groups[0]}, {"params": params[2:], **groups[1]}], **kwargs)
+
+    opt = build()
+    path = [[p.detach().clone()] for p in params]
     for step in range(steps):
         if step == reload_at:
             saved = opt.state_dict()
-            opt = cls([{"params": params[:2], **groups[0]}, {"params": params[2:], **groups[1]}], **kwargs)
+            opt = build()
             opt.load_state_dict(saved)
-        opt.zero_grad()
-        loss_of(params, x, y, step).backward()
+        backward(opt, params, x, y, step, zeroing)
         opt.step()
-    return {"params": [p.detach().clone() for p in params], "state_entries": len(opt.state)}
+        for p, trace in zip(params, path):
+            trace.append(p.detach().clone())
+    return {"path": [torch.stack(trace) for trace in path], "state_entries": len(opt.state)}
 
 
-def run(name: str, kwargs: dict, groups: list, steps: int, reload_at: int | None, seed: int = 0) -> dict:
+def run(name: str, kwargs: dict, groups: list, steps: int, reload_at: int | None, seed: int = 0,
+        zeroing: str = "none") -> dict:
     """The student's optimizer class `name` on the problem."""
     cls = getattr(importlib.import_module("optimizers"), name)
-    out = run_with(cls, kwargs, groups, steps, reload_at, seed)
+    out = run_with(cls, kwargs, groups, steps, reload_at, seed, zeroing)
     out["is_optimizer"] = issubclass(cls, torch.optim.Optimizer)
     return out
 
@@ -106,3 +138,8 @@ def large_batch(x_train, y_train, x_eval, name: str, lr: float, batch: int, epoc
     with torch.no_grad():
         predictions = model(torch.as_tensor(x_eval, dtype=torch.float32)).argmax(1)
     return {"predictions": predictions, "loss": losses}
+
+
+def large_batch_runs(x_train, y_train, x_eval, name: str, lr: float, batch: int, epochs: int, seeds: list) -> list:
+    """`large_batch` once per seed: the predictions for x_eval of each run."""
+    return [large_batch(x_train, y_train, x_eval, name, lr, batch, epochs, seed)["predictions"] for seed in seeds]

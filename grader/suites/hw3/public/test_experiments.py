@@ -1,9 +1,16 @@
-"""Public tests for hw3 task 3.5: Rosenbrock trajectories and large-batch training on the digits."""
+"""Public tests for hw3 task 3.5: Rosenbrock trajectories and large-batch training on the digits.
+
+The Rosenbrock runs are deterministic. A large-batch run depends on its seed (initial weights,
+batch order), so a test trains three times and takes the median accuracy: the reference passes
+for every one of 200 seeds with a wide margin (`benchmarks/bench_hw3.py --sweep`), and so does a
+LAMB that is wrong in ways its own task catches; `course audit --seeds` draws other seeds."""
 
 import numpy as np
 import pytest
 
-TARGET_ACCURACY = 0.90
+from grader.checks import mapping, tensor
+
+TARGET_ACCURACY, RUNS = 0.85, 3
 
 
 def rosen(p):
@@ -11,23 +18,39 @@ def rosen(p):
     return (1 - x) ** 2 + 100 * (y - x * x) ** 2
 
 
+def median_accuracy(submission, digits, split_id: int, seed: int) -> tuple[float, list[float]]:
+    """LAMB at batch 1024 (lr 0.032, 80 epochs) trained with seeds seed, seed + 1, seed + 2: the
+    median accuracy on split `split_id` (1 validation, 2 test), and each run's."""
+    x, labels, split = digits
+    seeds = [seed + i for i in range(RUNS)]
+    runs = submission.driver("hw3", "large_batch_runs", x[split == 0], labels[split == 0], x[split == split_id],
+                             "LAMB", 0.032, 1024, 80, seeds)
+    assert isinstance(runs, list) and len(runs) == RUNS, f"large_batch: expected {RUNS} runs"
+    truth = labels[split == split_id]
+    accs = [float(np.mean(tensor(p, "predictions", (len(truth),), "int64").numpy() == truth)) for p in runs]
+    return float(np.median(accs)), accs
+
+
 @pytest.mark.task("3.5")
 @pytest.mark.parametrize(
-    "name,kwargs,tol", [("Adam", {"lr": 0.05}, 1e-3), ("SGD", {"lr": 5e-4, "momentum": 0.9}, 0.05)], ids=["Adam", "SGD-momentum"]
+    "name,kwargs,tol", [("Adam", {"lr": 0.05}, 5e-3), ("SGD", {"lr": 5e-4, "momentum": 0.9}, 0.1)], ids=["Adam", "SGD-momentum"]
 )
 def test_rosenbrock_reaches_the_valley_floor(submission, name, kwargs, tol):
     """From (-1.5, 2), does the optimizer reach the minimum (1, 1) of Rosenbrock's function in 1,500 steps?"""
-    path = np.asarray(submission.driver("hw3", "rosenbrock", name, kwargs, 1500)["path"])
-    assert path.shape == (1501, 2), f"{name}: the trajectory should have 1501 points, got {path.shape}"
+    run = mapping(submission.driver("hw3", "rosenbrock", name, kwargs, 1500), f"{name} on Rosenbrock")
+    path = tensor(run["path"], f"{name}: the trajectory", (1501, 2), "float64").numpy()
     end = path[-1]
+    assert np.isfinite(end).all(), f"{name}{kwargs}: the trajectory ends at ({end[0]}, {end[1]})"
     assert np.abs(end - 1).max() <= tol, f"{name}{kwargs}: ended at ({end[0]:.4f}, {end[1]:.4f}), more than {tol} from (1, 1)"
     assert rosen(end) < rosen(path[0]), f"{name}: f went up from {rosen(path[0]):.3g} to {rosen(end):.3g}"
 
 
 @pytest.mark.task("3.5")
-def test_lamb_trains_at_batch_1024(submission, digits):
-    """Does LAMB at batch 1024 (lr 0.032) reach 90% validation accuracy in 80 epochs?"""
-    x, labels, split = digits
-    r = submission.driver("hw3", "large_batch", x[split == 0], labels[split == 0], x[split == 1], "LAMB", 0.032, 1024, 80)
-    acc = float(np.mean(np.asarray(r["predictions"]) == labels[split == 1]))
-    assert acc >= TARGET_ACCURACY, f"LAMB at batch 1024: validation accuracy {acc:.3f} < {TARGET_ACCURACY}"
+@pytest.mark.seeded
+def test_lamb_trains_at_batch_1024(submission, digits, seed):
+    """Does LAMB at batch 1024 (lr 0.032) reach 85% validation accuracy in 80 epochs (median of three seeds)?"""
+    acc, accs = median_accuracy(submission, digits, 1, seed)
+    assert acc >= TARGET_ACCURACY, (
+        f"LAMB at batch 1024 (seeds {seed}-{seed + RUNS - 1}): median validation accuracy {acc:.3f} < {TARGET_ACCURACY} "
+        f"(runs: {', '.join(f'{a:.3f}' for a in accs)})"
+    )

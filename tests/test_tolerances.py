@@ -1,0 +1,179 @@
+"""hw3's tolerances come from the noise: every trajectory comparison its suites make (public and
+hidden) accepts torch's own implementations (foreach, fused, single-tensor), the same optimizers
+run in float64, LAMB written out independently, and a nudge of one ulp per weight per step, all
+with half the tolerance to spare; and every known mistake still fails them with five times the
+tolerance, with feedback that names it.
+
+The suites run here in-process, exactly as the grader collects them, with an `InProcess`
+submission in place of a worker: the reference solution's module with some classes replaced.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import io
+import os
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+import torch
+
+from grader import paths
+from grader.runner import PYTEST_INI, GradingPlugin
+from grader.suites.hw3 import drivers, trajectories
+from grader.suites.hw3.hidden.rules import RULES
+from tests.conftest import ROOT
+
+NOT_TRAJECTORIES = "not rosenbrock and not batch"  # 3.5 trains; its thresholds are the seed sweep's business
+NOISE_MARGIN, MISTAKE_MARGIN = 0.5, 5.0  # the tolerance scaled: noise must pass at x0.5, mistakes fail at x5
+
+
+def reference_module():
+    spec = importlib.util.spec_from_file_location("optimizers", ROOT / "solutions" / "hw3" / "optimizers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class InProcess:
+    """A submission run in this process: `module` stands for the student's optimizers.py, and
+    `float64` runs the driven problem in double precision (its results cast back to float32)."""
+
+    def __init__(self, module, float64: bool = False):
+        self.mod, self.float64 = module, float64
+        self.compared: set[str] = set()  # tests that compared a trajectory
+        self.current = ""
+
+    def begin_test(self, nodeid: str, seed: int) -> None:
+        self.current = nodeid
+
+    def printed(self) -> str:
+        return ""
+
+    def module(self, name: str):
+        return self.mod
+
+    def driver(self, assignment: str, name: str, *args, **kwargs):
+        sys.modules["optimizers"] = self.mod
+        try:
+            if name == "run":
+                self.compared.add(self.current)
+                return self.run(*args, **kwargs)
+            return getattr(drivers, name)(*args, **kwargs)
+        finally:
+            sys.modules.pop("optimizers", None)
+
+    def run(self, name, kwargs, groups, steps, reload_at, seed=0, zeroing="none") -> dict:
+        build = drivers.build_problem
+        if self.float64:
+            drivers.build_problem = lambda s=0: tuple(
+                [torch.nn.Parameter(p.detach().double()) for p in v] if isinstance(v, list) else v.double() for v in build(s))
+        try:
+            out = drivers.run_with(getattr(self.mod, name), kwargs, groups, steps, reload_at, seed, zeroing)
+        finally:
+            drivers.build_problem = build
+        out["path"] = [p.float() for p in out["path"]]
+        return {**out, "is_optimizer": True}
+
+
+def grade_in_process(sub: InProcess, scale: float, select: str = "") -> dict[str, tuple[bool, str]]:
+    """Every hw3 test (public and hidden, 3.5 left out) on `sub` with the trajectory tolerance times
+    `scale`: {test: (passed, feedback)} for the tests that compared a trajectory."""
+    from grader.config import load_course
+
+    assignment = load_course(ROOT).built("hw3")
+    plugin = GradingPlugin(assignment, sub)
+    dirs = [str(paths.suite_dir("hw3", s)) for s in ("public", "hidden")]
+    expression = f"({NOT_TRAJECTORIES})" + (f" and ({select})" if select else "")
+    args = [*dirs, "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q", "-p", "no:cacheprovider",
+            "--import-mode=importlib", "--assert=plain", "-k", expression]
+    rtol, atol = trajectories.RTOL, trajectories.ATOL
+    trajectories.RTOL, trajectories.ATOL = rtol * scale, atol * scale
+    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            pytest.main(args, plugins=[plugin])
+    finally:
+        trajectories.RTOL, trajectories.ATOL = rtol, atol
+        if autoload is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
+    return {n: (r["passed"], r.get("feedback", "")) for n, r in plugin.records.items() if n in sub.compared}
+
+
+def torch_variant(cls, **options):
+    """torch's optimizer class `cls` with its implementation chosen (foreach, fused, single-tensor)."""
+    return type(f"{cls.__name__}{options}", (cls,), {"__init__": lambda self, params, **kw: cls.__init__(self, params, **kw, **options)})
+
+
+def nudged(cls):
+    """`cls`, whose every step is followed by a nudge of one ulp upwards on every weight."""
+    def step(self, closure=None):
+        loss = cls.step(self, closure)
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.copy_(torch.nextafter(p, torch.full_like(p, float("inf"))))
+        return loss
+    return type(f"Nudged{cls.__name__}", (cls,), {"step": step})
+
+
+def paper_lamb():
+    """The hidden suite's own LAMB, written out independently of the solution and of the rules."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)  # its task marks are the grader's
+        from grader.suites.hw3.hidden.test_hw3_hidden import PaperLAMB
+    return PaperLAMB
+
+
+def with_classes(**classes):
+    module = reference_module()
+    for name, cls in classes.items():
+        setattr(module, name, cls)
+    return module
+
+
+IMPLEMENTATIONS = {
+    **{label: lambda o=options: with_classes(**{n: torch_variant(getattr(torch.optim, n), **o) for n in ("SGD", "Adam", "AdamW")},
+                                               LAMB=RULES["LAMB"])
+       for label, options in [("torch foreach", {"foreach": True}), ("torch fused", {"fused": True}),
+                              ("torch single-tensor", {"foreach": False})]},
+    "LAMB written out as in the paper": lambda: with_classes(LAMB=paper_lamb()),
+    "one ulp per step": lambda: with_classes(**{n: nudged(getattr(reference_module(), n)) for n in ("SGD", "Adam", "AdamW", "LAMB")}),
+}
+
+
+@pytest.mark.parametrize("label", list(IMPLEMENTATIONS))
+def test_other_implementations_pass_every_comparison_with_half_the_tolerance(label):
+    results = grade_in_process(InProcess(IMPLEMENTATIONS[label]()), NOISE_MARGIN)
+    assert len(results) >= 15, f"only {len(results)} trajectory comparisons ran"
+    failed = {n: f for n, (ok, f) in results.items() if not ok}
+    assert not failed, f"{label}: {failed}"
+
+
+def test_float64_runs_pass_every_comparison_with_half_the_tolerance():
+    results = grade_in_process(InProcess(reference_module(), float64=True), NOISE_MARGIN)
+    assert len(results) >= 15, f"only {len(results)} trajectory comparisons ran"
+    failed = {n: f for n, (ok, f) in results.items() if not ok}
+    assert not failed, f"float64: {failed}"
+
+
+NO_EFFECT = {("Adam", "decay_coupled"), ("Adam", "decay_without_lr"), ("AdamW", "decay_decoupled")}  # already the rule
+MISTAKES = [(name, m) for name, rule in RULES.items() for m in rule.MISTAKES if (name, m.key) not in NO_EFFECT]
+
+
+@pytest.mark.parametrize("name,mistake", MISTAKES, ids=[f"{n}-{m.key}" for n, m in MISTAKES])
+def test_every_known_mistake_fails_with_five_times_the_tolerance_and_is_named(name, mistake):
+    wrong = functools.partial(RULES[name], mistake=mistake.key)
+    select = {"SGD": "sgd", "Adam": "adam or reload", "AdamW": "adam or reload", "LAMB": "lamb"}[name]
+    results = grade_in_process(InProcess(with_classes(**{name: wrong})), MISTAKE_MARGIN, select)
+    failed = [f for ok, f in results.values() if not ok]
+    assert failed, f"{name} with the mistake {mistake.key!r} passes every comparison ({len(results)})"
+    assert any(mistake.says in f for f in failed), f"{name}/{mistake.key}: no feedback names it: {failed}"
