@@ -12,8 +12,10 @@ It acts on the logarithm of the rate, the natural scale of a quantity that spans
     u = pid.update(r)                        the PID's setpoint is the target ratio, e.g. -3
     lr = clip(lr0 * 10**u, lr_min, lr_max)   for every param group, lr0 its initial rate
 
-A step whose r is not finite (the weights blew up) counts as r = +inf clipped to setpoint + 10:
-far too large, so the rate falls.
+lr0 is the group's rate when the controller is created (the first step runs at clip(lr0)), never
+the rate of the last step: the change does not compound. A step whose r is not finite is not
+handed to the PID as it is: r = +inf or NaN (the weights blew up) counts as setpoint + 10, far too
+large, so the rate falls; r = -inf (nothing moved) counts as setpoint - 10.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ class LRController:
     """Task 2.3. Steers every param group's learning rate so the update ratio tracks pid.setpoint.
 
     Use it in place of optimizer.step(): `controller.step()` runs the optimizer's step, measures
-    r, asks the PID for u and sets lr = clip(lr0 * 10**u, lr_min, lr_max) for the next step.
-    `history` records "lr" (the rate each step ran with) and "signal" (the r it produced).
+    r, asks the PID for u and sets lr = clip(lr0 * 10**u, lr_min, lr_max) for the next step, lr0
+    each group's rate when the controller was created. The constructor clips the rates into
+    [lr_min, lr_max] for the first step. `history` records, for step n, "lr"[n] (the first group's
+    rate step n ran with) and "signal"[n] (the r step n produced, as handed to the PID).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, pid, lr_min: float = 1e-6, lr_max: float = 10.0):
@@ -55,8 +59,10 @@ def train_digits(x_train, y_train, x_eval, lr: float, steps: int = 300, controll
     """Task 2.4. Train a 64-64-10 ReLU MLP with plain SGD (batch 64) on the digits.
 
     x_train (n, 64) float pixels scaled to [0, 1], y_train (n,) labels, x_eval (m, 64) images to
-    classify. With `controlled`, an LRController around your PID (kp=0.3, ki=0.1, setpoint=SETPOINT)
-    steers the rate from `lr`; otherwise `lr` stays fixed. Seeded by `seed`.
-    Returns {"predictions": (m,) predicted labels for x_eval, "lr": [...], "loss": [...], "signal": [...]}.
+    classify. With `controlled`, an LRController around your PID (kp=0.3, ki=0.1, setpoint=SETPOINT,
+    lr_min=1e-6, lr_max=10) steers the rate from `lr`; otherwise `lr` stays fixed. Seeded by `seed`
+    (initial weights and batches).
+    Returns {"predictions": (m,) predicted labels for x_eval, and one entry per step n in "lr" (the
+    rate step n ran with), "loss" (its batch loss) and "signal" (its update ratio r)}.
     """
     raise NotImplementedError("Task 2.4: train_digits is not implemented yet")

@@ -12,6 +12,8 @@ Each call to `update(y)` takes one measurement y of the process and returns the 
     I      = I if u_try is beyond a limit and e pushes further beyond it, else I_try   (clamping)
     u      = clip(P + I + D, u_min, u_max)
 
+A measurement that is not a finite number (NaN, +-inf) raises ValueError and changes nothing.
+
 Derivative on measurement: a setpoint change moves e but not y, so it gives no derivative kick.
 Clamping (conditional integration): while the output saturates, the integral stops growing in the
 direction that saturates it, so it does not wind up and the output leaves saturation promptly.
@@ -63,8 +65,13 @@ class PID:
         ### END SOLUTION
 
     def update(self, measurement: float) -> float:
-        """One control step: the output u for this measurement (see the module docstring)."""
+        """One control step: the output u for this measurement (see the module docstring).
+
+        Raises ValueError, and keeps its state, if the measurement is not finite.
+        """
         ### BEGIN SOLUTION 2.1
+        if not math.isfinite(measurement):
+            raise ValueError(f"the measurement {measurement} is not finite")
         # HINT: keep the integral as a sum of ki * e * dt, so changing ki later does not jump the output.
         error = self.setpoint - measurement
         raw = 0.0 if self.last_measurement is None else -(measurement - self.last_measurement) / self.dt

@@ -18,11 +18,6 @@ def plant_mod(submission):
     return submission.module("plant")
 
 
-@pytest.fixture
-def lrc(submission):
-    return submission.module("lr_control")
-
-
 @pytest.fixture(scope="session")
 def digits():
     """(x (n, 64) in [0, 1], labels, split): split 0 train, 1 validation, 2 test."""

@@ -40,10 +40,10 @@ def make(submission, out: Path) -> list[Path]:
     plt.close(fig)
 
     x, labels, split = digit_features()
-    runs = [(10.0, False), (10.0, True), (0.003, False), (0.003, True)]
+    runs = [(10.0, False, 0), (10.0, True, 0), (0.003, False, 0), (0.003, True, 0)]
     results = submission.driver("hw2", "experiment", x[split == 0], labels[split == 0], x[split == 1], runs, 300)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=120)
-    for (lr, controlled), r in zip(runs, results):
+    for (lr, controlled, _), r in zip(runs, results):
         acc = float(np.mean(np.asarray(r["predictions"]) == labels[split == 1]))
         style = "-" if controlled else "--"
         label = f"{'PID' if controlled else 'fixed'} from lr={lr:g}: {acc:.0%} val. acc."
