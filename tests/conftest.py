@@ -27,10 +27,11 @@ def solutions(course) -> Path:
 
 @pytest.fixture(scope="session")
 def hw1_batch(course, solutions, tmp_path_factory):
-    """The solution, the stubs, an empty folder and every attack graded once, in parallel, by
+    """The solution, the stubs, an empty folder, every attack and one wrong answer graded once, in parallel, by
     `course grade`'s library function. (Variants are graded by `course audit`: test_content.py.)"""
     import shutil
 
+    from grader.audit import load_variants, make_submission
     from grader.batch import grade
     from tests.fixtures.hw1_attacks import ATTACKS, make_attack
 
@@ -41,6 +42,9 @@ def hw1_batch(course, solutions, tmp_path_factory):
     (subs / "empty" / "notes.txt").write_text("no code here")
     for a in ATTACKS:
         make_attack(solutions, a, subs / f"attack-{a.name}")
+    wrong, _ = load_variants(course.assignment("hw1"))
+    kl = next(v for v in wrong if v.name == "kl_arguments_swapped")  # one ordinary wrong answer in the class
+    make_submission(solutions, kl, subs / f"variant-{kl.name}")
     out = tmp_path_factory.mktemp("graded")
     summary = grade(course, "hw1", subs, out, jobs=2)
     results = {p.name: json.loads((p / "result.json").read_text()) for p in out.iterdir() if p.is_dir()}
