@@ -85,7 +85,8 @@ def ungradable_result(assignment: Assignment, submission: Path, cause: str, isol
 
 def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: str, trial: int = 0,
                    seeded_only: bool = False) -> dict:
-    """Runs in a pool process (forked from the parent, so nothing is imported again)."""
+    """Runs in a pool process (forked from the parent, so nothing is imported again), or in the
+    fallback grading process of `grade_one`."""
     from grader.config import load_course
     from grader.runner import run_assignment
 
@@ -229,18 +230,13 @@ def histogram(scores: list[float], a: Assignment, path: Path) -> None:
 
 def _main(argv: list[str]) -> int:
     """Grading process for one student: ROOT ASSIGNMENT SUBMISSION RESULT_JSON ISOLATION TRIAL all|seeded."""
-    from grader.config import load_course
-    from grader.runner import run_assignment
-
     root, assignment_id, submission, result_file, isolation, trial, which = argv
     try:
-        course = load_course(Path(root))
-        result = run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation,
-                                trial=int(trial), seeded_only=which == "seeded")
+        result = _grade_in_pool(root, assignment_id, submission, isolation, int(trial), which == "seeded")
     except CourseError as exc:
         print(exc, file=sys.stderr)
         return 2
-    write_json(Path(result_file), result.to_dict())
+    write_json(Path(result_file), result)
     return 0
 
 

@@ -35,12 +35,16 @@ def elias_gamma_code(text: str) -> dict[str, str]:
     return {s: "0" * (r.bit_length() - 1) + format(r, "b") for s, r in zip(symbols, range(1, len(symbols) + 1))}
 
 
-@lru_cache(maxsize=2)
-def gamma_packed(text: str) -> tuple[bytes, int]:
-    """`text` under `elias_gamma_code(text)`, packed MSB-first: (data, n_bits), for testing a decoder."""
-    code = elias_gamma_code(text)
+def encode_bits(text: str, code: dict[str, str]) -> tuple[bytes, int]:
+    """`text` under `code`, packed MSB-first: (data, n_bits), computed here, not by a solution."""
     bits = "".join(map(code.__getitem__, text))
     return pack_bits(bits), len(bits)
+
+
+@lru_cache(maxsize=2)
+def gamma_packed(text: str) -> tuple[bytes, int]:
+    """`text` under `elias_gamma_code(text)`, packed: (data, n_bits), for testing a decoder."""
+    return encode_bits(text, elias_gamma_code(text))
 
 
 def assert_prefix_free(code: dict, lengths: dict, what: str) -> None:

@@ -8,7 +8,7 @@ import zlib
 from collections import Counter
 
 from grader.data import load_text
-from grader.suites.hw1.codes import elias_gamma_code, pack_bits
+from grader.suites.hw1.codes import elias_gamma_code, encode_bits
 
 REPORT_CHARS = 200_000  # the public compression report runs on this much of the corpus (mostly Hamlet)
 ENGLISH_CHARS = 200_000  # the public F_k tests run on this much of the corpus: one call, well inside the time limit
@@ -48,5 +48,5 @@ def compressed_sizes(text: str) -> dict[str, int]:
 
 def packed_digest(text: str, code: dict[str, str]) -> dict:
     """n_bits and sha256 of `text` encoded with `code`, packed MSB-first (computed here, not by a solution)."""
-    bits = "".join(map(code.__getitem__, text))
-    return {"n_bits": len(bits), "sha256": hashlib.sha256(pack_bits(bits)).hexdigest()}
+    data, n_bits = encode_bits(text, code)
+    return {"n_bits": n_bits, "sha256": hashlib.sha256(data).hexdigest()}
