@@ -289,6 +289,17 @@ class Submission:
         self.call({"op": "import", "module": module}, f"import {module}")
         self.worker.imported.add(module)
 
+    def inspect(self) -> dict:
+        """The worker's account of the submission (grader.worker.Worker.inspect), after importing
+        every student module present: {"modules": [...], "classes": {"module.Class": [mro...]}}."""
+        for module in self.worker.modules:
+            if (self.path / f"{module}.py").is_file():
+                try:
+                    self.ensure_imported(module)
+                except StudentError:
+                    pass
+        return self.call({"op": "inspect"}, "inspect")
+
     def driver(self, assignment: str, name: str, *args, **kwargs):
         """Run `grader/suites/<assignment>/drivers.py:<name>` inside the worker. The student modules
         it imports are imported first, on their own, so one that hangs at import is charged once."""

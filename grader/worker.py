@@ -30,6 +30,7 @@ class Worker:
         self.modules = set(modules)
         self.handles: dict[int, object] = {}
         self.next_handle = 1
+        self.baseline = set(sys.modules)  # what was loaded before any student code ran
 
     # -- values ------------------------------------------------------------------------------
     def keep(self, obj) -> dict:
@@ -69,6 +70,8 @@ class Worker:
             for h in request["handles"]:
                 self.handles.pop(h, None)
             return None
+        if op == "inspect":
+            return self.inspect()
         obj = self.target(request["target"])
         if op == "getattr":
             value = getattr(obj, request["name"])
@@ -81,6 +84,18 @@ class Worker:
             kwargs = protocol.decode(request["kwargs"], self.lookup)
             return protocol.encode(fn(*args, **kwargs), self.keep)
         raise protocol.ProtocolError(f"unknown request {op!r}")
+
+    def inspect(self) -> dict:
+        """What the submission brought in: the modules loaded since the worker started, and the
+        method resolution order of each class its modules define. A report, not a verdict: the
+        grading side also reads the source (grader.checks.borrowed)."""
+        classes = {}
+        for name in sorted(self.modules):
+            module = sys.modules.get(name)
+            for attr, value in sorted(vars(module).items()) if module is not None else ():
+                if isinstance(value, type) and str(getattr(value, "__module__", "")) == name:
+                    classes[f"{name}.{attr}"] = [_qualified(c) for c in value.__mro__][:50]
+        return {"modules": sorted(set(sys.modules) - self.baseline)[:5000], "classes": classes}
 
     def serve(self, sock: socket.socket) -> None:
         while True:
@@ -96,6 +111,10 @@ class Worker:
                 protocol.send(sock, reply)
             except protocol.ProtocolError as exc:
                 protocol.send(sock, {"ok": False, "error": describe(exc, self.submission)})
+
+
+def _qualified(cls: type) -> str:
+    return f"{str(getattr(cls, '__module__', '?'))[:200]}.{str(getattr(cls, '__qualname__', '?'))[:200]}"
 
 
 def seed_everything(seed: int) -> None:
