@@ -65,6 +65,23 @@ def raises(exc_name: str, fn: Callable, *args, what: str, **kwargs) -> StudentEr
     raise AssertionError(f"{what}: expected {exc_name}, but it returned {short(value)}")
 
 
+def sequence(value, what: str, length: int | None = None, of: type | tuple | None = None, max_length: int = 10_000_000) -> list:
+    """`value` as a list, if it is a list or tuple (of `length` items, each of type `of`, when given).
+    Check this before comparing element by element: zip() of an empty or short list compares nothing."""
+    if type(value) not in (list, tuple):
+        raise AssertionError(f"{what}: expected a list, got {type(value).__name__} {short(value)}")
+    if length is not None and len(value) != length:
+        raise AssertionError(f"{what}: expected {length} items, got {len(value)}")
+    if len(value) > max_length:
+        raise AssertionError(f"{what}: {len(value)} items is more than the {max_length} expected at most")
+    if of is not None:
+        for i, v in enumerate(value):
+            if not isinstance(v, of) or isinstance(v, bool) and bool not in (of if isinstance(of, tuple) else (of,)):
+                names = " or ".join(t.__name__ for t in (of if isinstance(of, tuple) else (of,)))
+                raise AssertionError(f"{what}: item {i} should be {names}, got {type(v).__name__} {short(v)}")
+    return list(value)
+
+
 def mapping(value, what: str) -> dict:
     if not isinstance(value, dict):
         raise AssertionError(f"{what}: expected a dict, got {type(value).__name__} {short(value)}")
