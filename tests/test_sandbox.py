@@ -1,5 +1,8 @@
 """What a worker can and cannot do, whatever the submission tries."""
 
+import os
+import sys
+
 import pytest
 
 from grader import sandbox
@@ -78,9 +81,57 @@ def test_bwrap_shows_only_the_submission_the_environment_and_a_private_tmp(probe
         sub.close()
 
 
+def _forbid_in_a_fresh_process(prelude: str = "") -> list[str]:
+    import subprocess
+    import sys
+
+    script = prelude + (
+        "from grader import sandbox\n"
+        "installed = sandbox.forbid_processes()\n"
+        "status = open('/proc/self/status').read() if sys.platform == 'linux' else ''\n"
+        "print(installed, 'Seccomp:\\t2' in status)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", "import sys\n" + script], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.split()
+
+
 def test_seccomp_filter_is_installed_on_this_platform():
     import platform
+    import sys
 
-    if platform.machine() != "x86_64":
-        pytest.skip("the system-call filter is written for x86-64")
-    assert len(sandbox._filter_program(1234)) % 8 == 0
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("the system-call filter is checked on Linux x86-64 and aarch64")
+    assert sandbox.filter_program(1234), "libseccomp builds the filter"
+    assert _forbid_in_a_fresh_process() == ["True", "True"]
+
+
+def test_without_libseccomp_no_filter_is_claimed():
+    import sys
+
+    if sys.platform != "linux":
+        pytest.skip("seccomp is Linux's")
+    # an import of pyseccomp that fails, as where libseccomp is missing
+    assert _forbid_in_a_fresh_process("sys.modules['pyseccomp'] = None\n") == ["False", "False"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc/PID/mem is Linux's")
+@pytest.mark.parametrize("isolation", ["limits", "bwrap"])
+def test_the_worker_cannot_touch_the_grading_process_memory(tmp_path, isolation):
+    if isolation == "bwrap" and not sandbox.bwrap_path():
+        pytest.skip("bubblewrap is not installed")
+    (tmp_path / "reach.py").write_text(
+        "import os\n"
+        "def grader_memory(pid):\n"
+        "    try:\n"
+        "        with open(f'/proc/{pid}/mem', 'r+b'):\n"
+        "            return 'opened'\n"
+        "    except OSError as exc:\n"
+        "        return type(exc).__name__\n")
+    sandbox.protect_grading_process()  # as grader.runner does before it starts a worker
+    sub = Submission(tmp_path, ["reach"], Limits(wall_s=10), isolation)
+    try:
+        sub.begin_test("memory", 0)
+        assert sub.module("reach").grader_memory(os.getpid()) != "opened"
+    finally:
+        sub.close()
