@@ -16,6 +16,7 @@ import yaml
 PILLARS = ("information", "control", "optimization", "compression", "perception", "all five")
 STATUSES = ("built", "planned")
 TASK_ID = re.compile(r"^\d+\.\d+$")
+REPLY_MB_MAX = 512  # grader.protocol.MAX_MESSAGE, the largest frame the wire carries at all
 
 
 class ConfigError(ValueError):
@@ -33,6 +34,9 @@ class Limits:
     memory_mb: int = 4096  # address space of a worker process
     output_kb: int = 256  # stdout + stderr a worker may write
     grader_s: float = 300.0  # wall-clock seconds for one whole submission
+    reply_mb: int = 8  # the largest reply frame a worker may send (the grading side reads no more)
+    threads: int = 32  # threads of a worker's process tree, checked while the grading side waits
+    scratch_mb: int = 64  # a worker's scratch folder (/tmp in bubblewrap), checked while it waits
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,10 @@ class _Reader:
     def limits(self, node, path, base: Limits) -> Limits:
         kinds = {f.name: (int if f.type == "int" else float) for f in fields(Limits)}
         items = self.mapping(node, path, (), tuple(kinds))
-        return replace(base, **{k: self.scalar(v, f"{path}.{k}", kinds[k]) for k, v in items.items()})
+        limits = replace(base, **{k: self.scalar(v, f"{path}.{k}", kinds[k]) for k, v in items.items()})
+        if "reply_mb" in items and limits.reply_mb > REPLY_MB_MAX:
+            raise self.fail(items["reply_mb"], f"{path}.reply_mb", f"expected at most {REPLY_MB_MAX} (the largest frame the wire carries), got {limits.reply_mb}")
+        return limits
 
     def task(self, node, path) -> Task:
         m = self.mapping(node, path, ("id", "title", "points"))

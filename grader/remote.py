@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -52,21 +53,45 @@ class StudentError(Exception):
         return self.cause == "error" and name in self.mro
 
 
-def _describe_exit(code: int | None) -> tuple[str, str]:
+MB = 1024 * 1024
+
+
+class _OverLimit(Exception):
+    """A worker went over a limit the grading side checks while it waits (threads, scratch)."""
+
+
+def _describe_exit(code: int | None, isolation: str = "limits") -> tuple[str, str]:
     if code is None:
         return "crash", "the worker process stopped answering"
+    if isolation == "bwrap" and 128 < code < 128 + 65:
+        code = 128 - code  # bwrap exits with 128 + N when the worker dies from signal N
     if code < 0:
         sig = -code
         if sig == signal.SIGXCPU:
             return "limit", "the worker ran out of CPU time (CPU-time limit)"
         if sig == signal.SIGKILL:
             return "crash", "the worker process was killed (SIGKILL; often memory)"
-        return "crash", f"the worker process died from signal {signal.Signals(sig).name}"
+        if sig == signal.SIGSYS:
+            return "crash", "the worker process was killed for a forbidden system call (SIGSYS)"
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return "crash", f"the worker process died from signal {name}"
     return "crash", f"the worker process exited with status {code} (sys.exit or os._exit in your code?)"
 
 
 class Worker:
-    """One worker process, started on demand and restarted after it dies."""
+    """One worker process, started on demand and restarted after it dies.
+
+    While it waits for a reply the grading side looks at the worker every
+    `protocol.WAIT_SLICE` seconds (never on a reply that comes at once) and kills it when it is
+    over `limits.threads` (threads of its process tree, bwrap's own processes aside) or
+    `limits.scratch_mb` (its workdir: /tmp and HOME under bubblewrap; cwd and TMPDIR in the
+    fallback, which has no private /tmp; output.txt and startup.txt included, every file or
+    folder counting at least 4 KB).
+    A reply frame over `limits.reply_mb` is refused before it is read.
+    """
 
     def __init__(self, submission: Path, modules: list[str], limits: Limits, isolation: str, preload=()):
         self.submission = Path(submission).resolve()
@@ -94,6 +119,11 @@ class Worker:
             "limits": asdict(self.limits),
             "output": inside_out,
             "preload": self.preload,
+            "require_filter": sys.platform == "linux",  # a report never claims a filter that is not there
+            # the fallback worker dies with this process (PR_SET_PDEATHSIG: strictly, with the thread
+            # that starts it, so start workers from a thread that outlives them); under bwrap its
+            # parent is bwrap, which has --die-with-parent
+            "parent": None if self.isolation == "bwrap" else os.getpid(),
         }
         argv = [sys.executable, "-I", "-m", "grader.worker", str(child.fileno()), json.dumps(config)]
         cwd = str(self.workdir)
@@ -102,6 +132,8 @@ class Worker:
             cwd = None
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "OMP_NUM_THREADS": "1",
                "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+        if self.isolation != "bwrap":  # temporary files go to the workdir, where scratch_mb counts them
+            env["TMPDIR"] = cwd
         with open(self.workdir / "startup.txt", "wb") as startup:  # errors before the worker is running
             self.proc = subprocess.Popen(
                 argv, pass_fds=[child.fileno()], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
@@ -112,6 +144,7 @@ class Worker:
         self.generation += 1
         self.output_seen = 0
         self.imported: set[str] = set()
+        self._bwrap_exe = os.path.realpath(sandbox.bwrap_path() or "/") if self.isolation == "bwrap" else None
 
     def stop(self, grace: float = 0.0) -> int | None:
         """Kill the worker and its process group (after `grace` seconds to exit by itself);
@@ -135,35 +168,97 @@ class Worker:
         if self.sock is not None:
             self.sock.close()
         if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            _remove(self.workdir)
         self.proc = self.sock = self.workdir = None
         return code
 
     def startup_error(self) -> str:
         """The last line the worker (or bwrap) wrote before it began serving, if any."""
         try:
-            lines = (self.workdir / "startup.txt").read_text(errors="replace").strip().splitlines()
+            with _open_own(self.workdir / "startup.txt") as f:
+                lines = f.read(64 * 1024).decode(errors="replace").strip().splitlines()
         except (OSError, TypeError):
             return ""
         return lines[-1][:300] if lines else ""
 
     def output_size(self) -> int:
         try:
-            return self.output_path.stat().st_size
+            return os.stat(self.output_path, follow_symlinks=False).st_size
         except (OSError, AttributeError):
             return 0
 
     def new_output(self, limit: int = 2000) -> str:
         """What the student printed since the last look (at most `limit` characters)."""
         try:
-            with open(self.output_path, "rb") as f:
+            with _open_own(self.output_path) as f:
                 f.seek(self.output_seen)
-                data = f.read()
+                data = f.read(self.limits.output_kb * 1024)
         except (OSError, TypeError):
             return ""
         self.output_seen += len(data)
         text = data.decode("utf-8", "replace")
         return text if len(text) <= limit else text[: limit // 2] + "\n...\n" + text[-limit // 2 :]
+
+    def threads(self, stop_above: int) -> int:
+        """Threads of the worker's process tree (bwrap's own processes aside), found through
+        /proc/PID/task/TID/children; the count stops once it is past `stop_above`."""
+        total, todo = 0, [self.proc.pid]
+        while todo and total <= stop_above:
+            pid = todo.pop()
+            try:
+                with open(f"/proc/{pid}/status", "rb") as f:
+                    status = f.read()
+                tasks = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue  # gone
+            if self._bwrap_exe is None or _exe(pid) != self._bwrap_exe:
+                at = status.find(b"\nThreads:")
+                total += int(status[at + 9 : status.index(b"\n", at + 1)]) if at >= 0 else 1
+                if total > stop_above:
+                    break
+            for tid in tasks:
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                        todo += [int(c) for c in f.read().split()]
+                except OSError:
+                    pass
+        return total
+
+    def scratch_bytes(self, stop_above: int) -> int:
+        """Disk space the workdir holds (every file or folder counting at least 4 KB, so many
+        empty files count too); the walk stops once the count is past `stop_above`."""
+        total, todo = 0, [str(self.workdir)]
+        while todo and total <= stop_above:
+            folder = todo.pop()
+            try:
+                entries = os.scandir(folder)
+            except PermissionError:  # a folder the student made unreadable: it is ours, open it
+                try:
+                    _unlock(self.workdir, folder)
+                    entries = os.scandir(folder)
+                except OSError:
+                    continue
+            except OSError:
+                continue
+            with entries:
+                for entry in entries:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += max(4096, st.st_blocks * 512)
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(entry.path)
+                    if total > stop_above:
+                        break
+        return total
+
+    def check_resources(self) -> None:
+        """Raise _OverLimit when the worker is over its thread or scratch limit."""
+        if self.threads(self.limits.threads) > self.limits.threads:
+            raise _OverLimit(f"started more than {self.limits.threads} threads")
+        if self.scratch_bytes(self.limits.scratch_mb * MB) > self.limits.scratch_mb * MB:
+            raise _OverLimit(f"wrote more than the {self.limits.scratch_mb} MB scratch-space limit")
 
     def request(self, message: dict, deadline: float):
         """Send one request; return the decoded reply or raise StudentError."""
@@ -171,13 +266,19 @@ class Worker:
             self.start()
         try:
             protocol.send(self.sock, message)
-            reply = protocol.recv(self.sock, deadline)
+            reply = protocol.recv(self.sock, deadline, self.limits.reply_mb * MB, self.check_resources)
         except TimeoutError:
             self.stop()
             raise StudentError(f"ran past the {self.limits.wall_s:g} s time limit", "timeout") from None
+        except _OverLimit as exc:
+            self.stop()
+            raise StudentError(str(exc), "limit") from None
+        except protocol.FrameTooLarge as exc:
+            self.stop()
+            raise StudentError(f"the reply of {-(-exc.size // MB)} MB exceeds the {self.limits.reply_mb} MB limit", "limit") from None
         except (EOFError, OSError, protocol.ProtocolError) as exc:
             startup = self.startup_error()
-            cause, text = _describe_exit(self.stop(grace=1.0))
+            cause, text = _describe_exit(self.stop(grace=1.0), self.isolation)
             if startup:
                 cause, text = "crash", f"the worker could not start: {startup}"
             if isinstance(exc, protocol.ProtocolError):
@@ -192,6 +293,54 @@ class Worker:
         if reply["ok"]:
             return reply["value"]
         raise _student_error(reply["error"])
+
+
+def _open_own(path: Path):
+    """Open a file the worker writes (output.txt, startup.txt) for reading, refusing what a
+    student could put in its place: a symlink (to a file of the grading side) or a fifo."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _unlock(root: Path, folder: str) -> None:
+    """Make `folder`, inside a worker's workdir `root`, ours to read and write again (0o700).
+    Each component is opened without following symlinks, so a student cannot point this chmod
+    at anything outside the workdir."""
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, flags)
+    try:
+        for part in Path(folder).relative_to(root).parts:
+            inner = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.chmod(f"/proc/self/fd/{fd}", 0o700)
+    finally:
+        os.close(fd)
+
+
+def _remove(folder: Path) -> None:
+    """Remove a worker's workdir, with any folder the student made unreadable or unwritable."""
+    shutil.rmtree(folder, ignore_errors=True)  # does not follow symlinks
+    todo = [str(folder)] if os.path.lexists(folder) else []
+    while todo:
+        path = todo.pop()
+        try:
+            _unlock(folder, path)
+            with os.scandir(path) as entries:
+                todo += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+        except (OSError, ValueError):
+            pass
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _student_error(error: dict) -> StudentError:

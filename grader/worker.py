@@ -147,10 +147,27 @@ def describe(exc: BaseException, submission: str) -> dict:
     }
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Be killed (SIGKILL) when the process that started this one dies. Under bubblewrap that is
+    bwrap, which itself dies with the grading side (--die-with-parent)."""
+    if sys.platform == "linux":
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
 def main(argv: list[str]) -> None:
+    die_with_parent()  # first: the grading side may be killed at any moment from here on
     fd = int(argv[0])
     config = json.loads(argv[1])
+    if config.get("parent") not in (None, os.getppid()):
+        os._exit(70)  # the grading side died before the line above took effect
     sys.dont_write_bytecode = True
+    startup = os.dup(2)  # the grading side reads this (startup.txt) when the worker cannot start
     out = os.open(config["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -160,8 +177,10 @@ def main(argv: list[str]) -> None:
     for name in config.get("preload", []):
         importlib.import_module(name)  # heavy libraries, before the limits and the filter
     sandbox.apply_limits(Limits(**config["limits"]))
-    if config.get("seccomp", True):
-        sandbox.forbid_processes()
+    if not sandbox.forbid_processes() and config.get("require_filter"):
+        os.write(startup, b"no system-call filter could be installed (is libseccomp, libseccomp2 on Debian, there?)\n")
+        os._exit(71)
+    os.close(startup)
     sys.path.insert(0, config["submission"])
     seed_everything(zlib.crc32(b"course"))
     Worker(config["submission"], config["modules"]).serve(sock)

@@ -34,6 +34,8 @@ def test_the_course_declares_six_ordered_assignments(course):
 def test_a_valid_file_parses(tmp_path):
     c = parse_course(GOOD, tmp_path)
     assert c.assignment("hw1").task("1.1").points == 10.0
+    limits = parse_course(GOOD.replace("  title: C\n", "  title: C\n  limits: {reply_mb: 16, threads: 8, scratch_mb: 2}\n"), tmp_path).limits
+    assert (limits.reply_mb, limits.threads, limits.scratch_mb) == (16, 8, 2)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,8 @@ def test_a_valid_file_parses(tmp_path):
         (("    estimate_hours: 2\n", ""), "assignments[0]: missing key 'estimate_hours'"),
         (('id: "1.1"', 'id: "2.1"'), "task 2.1 should be numbered 1.M"),
         (("  title: C\n", "  title: C\n  limits: {wall_s: -1}\n"), "course.yaml:4: course.limits.wall_s: expected a positive number"),
+        (("  title: C\n", "  title: C\n  limits: {threads: 2.5}\n"), "course.yaml:4: course.limits.threads: expected a positive integer"),
+        (("  title: C\n", "  title: C\n  limits: {reply_mb: 1024}\n"), "course.yaml:4: course.limits.reply_mb: expected at most 512"),
         (("modules: [information]", "modules: information"), "assignments[0].modules: expected a list"),
         (("  id: c\n", "  id: c\n  id: d\n"), "course.yaml:3: course.id: duplicate key"),
         (("title: One", "title: [One"), "not valid YAML"),

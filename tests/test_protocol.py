@@ -65,3 +65,31 @@ def test_malformed_frames_are_refused():
         protocol.decode(bad)
     with pytest.raises((protocol.ProtocolError, TypeError)):
         protocol.decode({"__ndarray__": "|O", "shape": [1], "data": "AAAAAAAAAAA="})
+
+
+def test_recv_looks_in_while_it_waits_and_keeps_its_deadline():
+    import time
+
+    left, right = socket.socketpair()
+    with left, right:
+        calls = []
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            protocol.recv(right, started + 0.3, waiting=lambda: calls.append(time.monotonic()))
+        took = time.monotonic() - started
+        assert 0.3 <= took < 0.5, "the deadline is kept"
+        assert 5 <= len(calls) <= 0.3 / protocol.WAIT_SLICE + 1, "called every slice, no busy loop"
+        protocol.send(left, {"a": [1, 2]})
+        assert protocol.recv(right, time.monotonic() + 1, waiting=lambda: calls.append(0)) == {"a": [1, 2]}
+
+
+def test_what_waiting_raises_ends_the_wait():
+    left, right = socket.socketpair()
+    with left, right:
+        left.sendall((100).to_bytes(8, "big") + b"[1,")  # a frame that stops half-way
+
+        def over():
+            raise RuntimeError("over a limit")
+
+        with pytest.raises(RuntimeError, match="over a limit"):
+            protocol.recv(right, None, waiting=over)
