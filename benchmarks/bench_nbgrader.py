@@ -76,7 +76,7 @@ def main() -> None:
             exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f)}
 
         ours, proc = run([*course, "grade", "hw1", str(course_dir / "submitted"), "--out", str(graded), "--jobs", str(args.jobs)], ROOT)
-        scores = {s: json.loads((graded / s / "result.json").read_text())["score"] for s in exported}
+        scores = {s: json.loads((graded / "students" / s / "result.json").read_text())["score"] for s in exported}
 
     print(f"nbgrader autograde hw1, {n} notebooks (serial):        {theirs:7.2f} s   {theirs / n:.2f} s/submission")
     print(f"course grade hw1, same {n} notebooks, --jobs {args.jobs}:  {ours:7.2f} s   {ours / n:.2f} s/submission   "

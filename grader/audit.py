@@ -200,7 +200,7 @@ def audit(course: Course, assignment_id: str, seeds: int = 1, jobs: int | None =
     and judge each (see the module docstring)."""
     import time
 
-    from grader.batch import grade
+    from grader.batch import grade, student_dir
 
     a = course.built(assignment_id)
     wrong, correct = load_variants(a)
@@ -220,12 +220,12 @@ def audit(course: Course, assignment_id: str, seeds: int = 1, jobs: int | None =
         for v in wrong + correct:
             make_submission(solutions, v, subs / f"{'wrong' if v.wrong else 'correct'}-{v.name}")
         grade(course, a.id, subs, out / "0", jobs=jobs, isolation=isolation, progress=progress)
-        results = {n: json.loads((out / "0" / n / "result.json").read_text()) for n in plan}
+        results = {n: json.loads((student_dir(out / "0", n) / "result.json").read_text()) for n in plan}
         again: dict[str, list[dict]] = {n: [] for n in plan}
         for trial in range(1, seeds):
             grade(course, a.id, subs, out / str(trial), jobs=jobs, isolation=isolation, trial=trial, seeded_only=True)
             for n in plan:
-                again[n].append(json.loads((out / str(trial) / n / "result.json").read_text()))
+                again[n].append(json.loads((student_dir(out / str(trial), n) / "result.json").read_text()))
             if not again["solution"][-1]["tests"]:
                 break  # no test is marked seeded: other draws cannot change a verdict
     rows = []

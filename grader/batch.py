@@ -2,17 +2,21 @@
 
 Up to `jobs` grading processes (forked from this one) take students in turn; each student's suites
 run with a sandboxed worker of their own. A student whose grading process died is graded again in
-a fresh process (`python -m grader.batch ...`). Per student
-the output folder gets `result.json` (everything), `results.json` (Gradescope) and `feedback.txt`,
-each written atomically, then a `.done` stamp holding their sha256. A rerun skips a student whose
-stamp matches the files, so an interrupted batch (even by kill -9) resumes where it stopped; a file
-that does not match its stamp (half a batch, or a forged results.json) is graded again.
-For the class: `grades.csv`, `failures.csv` (every test that did not pass, with its cause) and
-`histogram.png`.
+a fresh process (`python -m grader.batch ...`). Grading processes and workers die with `course
+grade` (even under kill -9), and one `--out` folder takes one run at a time (a lock).
+
+Per student, `students/<name>/` gets `result.json` (everything), `results.json` (Gradescope) and
+`feedback.txt`, each written atomically, then a `.done` stamp holding their sha256: students have a
+folder of their own, so no student's name can collide with a class file. A rerun skips a student
+whose stamp matches the files, so an interrupted batch (even by kill -9) resumes where it stopped; a
+file that does not match its stamp (half a batch, or a forged results.json) is graded again.
+For the class, at the top of `--out`: `grades.csv`, `failures.csv` (every test that did not pass,
+with its cause) and `histogram.png`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -29,10 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.config import Assignment, Course, CourseError
-from grader.report import feedback_text, gradescope
-from grader.results import RunResult, write_atomic, write_json
+from grader.report import csv_cell, feedback_text, gradescope
+from grader.results import RunResult, printable, write_atomic, write_json
 
 DONE = ".done"
+STUDENTS = "students"  # out/students/<name>/: one folder per student, apart from the class files
+LOCK = ".course-grade.lock"
+
+
+def student_dir(out: Path, name: str) -> Path:
+    return Path(out) / STUDENTS / name
 
 
 @dataclass
@@ -78,7 +88,7 @@ def save_student(folder: Path, result: RunResult, assignment: Assignment, studen
 def ungradable_result(assignment: Assignment, submission: Path, cause: str, isolation: str) -> RunResult:
     from grader.results import TaskScore
 
-    result = RunResult(assignment.id, str(submission), isolation, ["public", "hidden"], notes=[cause])
+    result = RunResult(assignment.id, str(submission), isolation, ["public", "hidden"], notes=[printable(cause)])
     result.tasks = [TaskScore(t.id, t.title, 0.0, t.points, 0, 0) for t in assignment.tasks]
     return result
 
@@ -95,8 +105,24 @@ def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: st
                           trial=trial, seeded_only=seeded_only).to_dict()
 
 
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the process that started it dies (even by kill -9),
+    so no grading process outlives `course grade`; its workers die with it in turn."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
 def _one_thread() -> None:
-    """Pool initializer: torch may already be loaded (and threaded) in the process forked from."""
+    """Pool initializer: no orphans, and one thread (torch may already be loaded, and threaded, in
+    the process forked from)."""
+    die_with_parent()
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
@@ -112,7 +138,8 @@ def grade_one(course: Course, assignment: Assignment, submission: Path, isolatio
         env = {**os.environ, "COURSE_ROOT": str(course.root), "MPLBACKEND": "Agg"}
         budget = assignment.limits.grader_s + 60
         try:
-            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=budget)
+            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=budget,
+                                  preexec_fn=die_with_parent if sys.platform == "linux" else None)
         except subprocess.TimeoutExpired:
             return ungradable_result(assignment, submission, f"grading took longer than {budget:g} s", isolation)
         if proc.returncode != 0:
@@ -127,21 +154,63 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
           seeded_only: bool = False) -> BatchSummary:
     """Grade every student folder under `submissions` into `out`; see the module docstring.
     `trial` and `seeded_only` are `course audit --seeds`'s (see grader.runner.run_assignment)."""
-    from grader import sandbox
-
-    a = course.built(assignment_id)
     from grader.paths import suite_dir
 
+    a = course.built(assignment_id)
     if not suite_dir(a.id, "hidden").is_dir():
         raise CourseError(f"{a.id}: the hidden suite is not here; `course grade` needs the instructor's copy")
     everyone = students(Path(submissions))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with class_lock(out):
+        return _grade_locked(course, a, everyone, out, jobs, force, isolation, progress, trial, seeded_only)
+
+
+@contextlib.contextmanager
+def class_lock(out: Path):
+    """One `course grade` per output folder at a time: a second run on the same --out is refused
+    with the first one's pid, instead of grading the whole class twice. The lock (flock) goes with
+    the process that holds it, so a killed run leaves no stale lock behind."""
+    import fcntl
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CourseError(f"{out}: cannot write the grades there ({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise CourseError(f"{out}: another `course grade` (pid {holder}) is writing there; "
+                              "wait for it to finish, or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _writes(what: Path):
+    """A report that cannot be written (a folder in its place, a read-only file, a full disk) ends
+    the run with one line naming it; what was already written stays."""
+    try:
+        yield
+    except OSError as exc:
+        raise CourseError(f"{what}: cannot be written ({exc.strerror or exc}); "
+                          "the students graded so far are kept, rerun to resume") from None
+
+
+def _grade_locked(course: Course, a: Assignment, everyone: list[Path], out: Path, jobs, force, isolation, progress,
+                  trial, seeded_only) -> BatchSummary:
+    from grader import sandbox
+
     isolation = isolation or ("bwrap" if sandbox.bwrap_path() else "limits")
     summary = BatchSummary(isolation=isolation)
     todo = []
     for s in everyone:
-        if not force and finished(out / s.name):
+        if not force and finished(student_dir(out, s.name)):
             summary.skipped.append(s.name)
         else:
             todo.append(s)
@@ -149,7 +218,9 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
 
     def finish(student: Path, result: RunResult) -> None:
-        save_student(out / student.name, result, a, student.name)
+        folder = student_dir(out, student.name)
+        with _writes(folder):
+            save_student(folder, result, a, student.name)
         summary.graded.append(student.name)
         if not result.tests:
             summary.ungradable[student.name] = "; ".join(result.notes)
@@ -168,20 +239,26 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     retry = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
-        futures = {pool.submit(_grade_in_pool, str(course.root), a.id, str(s.resolve()), isolation, trial, seeded_only): s
+        # absolute, not resolved: a student folder that is a link is refused when graded, not followed
+        futures = {pool.submit(_grade_in_pool, str(course.root), a.id, str(s.absolute()), isolation, trial, seeded_only): s
                    for s in todo}
-        for future in as_completed(futures):
-            student = futures[future]
-            try:
-                result = RunResult.from_dict(future.result())
-            except CourseError as exc:
-                result = ungradable_result(a, student, str(exc), isolation)
-            except BrokenProcessPool:
-                retry.append(student)
-                continue
-            finish(student, result)
+        try:
+            for future in as_completed(futures):
+                student = futures[future]
+                try:
+                    result = RunResult.from_dict(future.result())
+                except CourseError as exc:
+                    result = ungradable_result(a, student, str(exc), isolation)
+                except BrokenProcessPool:
+                    retry.append(student)
+                    continue
+                finish(student, result)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
     for student in retry:
-        finish(student, grade_one(course, a, student.resolve(), isolation, trial, seeded_only))
+        finish(student, grade_one(course, a, student.absolute(), isolation, trial, seeded_only))
     summary.seconds = round(time.monotonic() - started, 2)
     write_class_reports(a, [s.name for s in everyone], out)
     return summary
@@ -189,7 +266,7 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
 
 def write_class_reports(a: Assignment, names: list[str], out: Path) -> None:
     """grades.csv, failures.csv and histogram.png from every student's result.json."""
-    results = {n: RunResult.from_dict(json.loads((out / n / "result.json").read_text())) for n in names}
+    results = {n: RunResult.from_dict(json.loads((student_dir(out, n) / "result.json").read_text())) for n in names}
     grades, failures = io.StringIO(), io.StringIO()
     g = csv.writer(grades, lineterminator="\n")
     g.writerow(["student", *[f"{t.id} {t.title}" for t in a.tasks], "total"])
@@ -197,15 +274,17 @@ def write_class_reports(a: Assignment, names: list[str], out: Path) -> None:
     f.writerow(["student", "task", "test", "kind", "cause", "feedback"])
     for n, r in results.items():
         points = r.task_points()
-        g.writerow([n, *[f"{points.get(t.id, 0.0):g}" for t in a.tasks], f"{r.score:g}"])
+        g.writerow([csv_cell(n), *[f"{points.get(t.id, 0.0):g}" for t in a.tasks], f"{r.score:g}"])
         for note in r.notes:
-            f.writerow([n, "", "", "", "ungradable" if not r.tests else "note", note])
+            f.writerow([csv_cell(n), "", "", "", "ungradable" if not r.tests else "note", csv_cell(note)])
         for t in r.tests:
             if not t.passed:
-                f.writerow([n, t.task, t.name, t.kind, t.cause, t.feedback])
-    write_atomic(out / "grades.csv", grades.getvalue())
-    write_atomic(out / "failures.csv", failures.getvalue())
-    histogram([r.score for r in results.values()], a, out / "histogram.png")
+                f.writerow([csv_cell(n), t.task, csv_cell(t.name), t.kind, t.cause, csv_cell(t.feedback)])
+    for name, text in (("grades.csv", grades.getvalue()), ("failures.csv", failures.getvalue())):
+        with _writes(out / name):
+            write_atomic(out / name, text)
+    with _writes(out / "histogram.png"):
+        histogram([r.score for r in results.values()], a, out / "histogram.png")
 
 
 def histogram(scores: list[float], a: Assignment, path: Path) -> None:

@@ -126,6 +126,9 @@ def _numpy(value):
     return value
 
 
+BORROWED_LINES = 50  # source lines `borrowed` names per module, at most
+
+
 def borrowed(submission, banned: tuple[str, ...], allowed: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Where the submission uses what the assignment re-implements, by student module:
     {"optimizers": ["class Adam derives from torch.optim.adam.Adam", ...]}.
@@ -177,7 +180,7 @@ def borrowed(submission, banned: tuple[str, ...], allowed: tuple[str, ...] = ())
                     and isinstance(node.ctx, ast.Load) and id(node) not in inner:
                 notes.append(f"{module}.py line {node.lineno} uses {aliases[node.id]}")
         if notes:
-            found[module] = sorted(set(notes), key=notes.index)[:5]
+            found[module] = sorted(set(notes), key=notes.index)[:BORROWED_LINES]
     try:
         report = submission.inspect()
     except StudentError:

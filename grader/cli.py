@@ -92,11 +92,13 @@ def check(assignment, path, solution, as_json, select):
 def grade(assignment, submissions, out, jobs, force):
     """Grade a class: every sub-folder of SUBMISSIONS is one student (public + hidden suites).
 
-    Writes per student results.json (Gradescope), result.json and feedback.txt; for the class
-    grades.csv, failures.csv and histogram.png. An interrupted run resumes where it stopped.
+    Writes per student OUT/students/<name>/ results.json (Gradescope), result.json and
+    feedback.txt; for the class OUT/grades.csv, failures.csv and histogram.png. An interrupted run
+    resumes where it stopped; one run at a time writes to OUT.
     """
     from grader.batch import grade as run_grade
     from grader.batch import students
+    from grader.results import printable
 
     course = course_obj()
     total = len(students(submissions))
@@ -107,7 +109,7 @@ def grade(assignment, submissions, out, jobs, force):
         f"in {summary.seconds:.1f} s (isolation: {summary.isolation}); reports in {out}"
     )
     for name, cause in sorted(summary.ungradable.items()):
-        click.echo(f"  {name}: could not be graded: {cause}")
+        click.echo(f"  {printable(name, 200)}: could not be graded: {printable(cause, 300)}")
 
 
 @main.command()

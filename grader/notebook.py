@@ -145,10 +145,34 @@ def write_modules(code: str, assignment: Assignment, folder: Path) -> None:
             f"import sys\nimport {first}\n\nsys.modules[__name__] = {first}\n", encoding="utf-8")
 
 
+def own_files_only(path: Path, assignment: Assignment) -> None:
+    """Refuse a submission that is, or whose modules or notebooks are, a symbolic link or not a
+    regular file: a link could point at another student's work or the instructor's, and a named
+    pipe would block the reader. Checked before anything is opened or resolved."""
+    def refuse(p: Path, why: str):
+        raise CourseError(f"{p.name}: {why}; a submission must hold its own files, not links to others")
+
+    if path.is_symlink():
+        refuse(path, "is a symbolic link")
+    if not path.is_dir():
+        if not path.is_file():
+            refuse(path, "is not a regular file")
+        return
+    names = [f"{m}.py" for m in assignment.modules]
+    candidates = [path / n for n in names] + [p for p in path.glob("*.ipynb")] + [path / assignment.folder]
+    candidates += list((path / assignment.folder).glob("*.ipynb")) if (path / assignment.folder).is_dir() else []
+    for p in candidates:
+        if p.is_symlink():
+            refuse(p, "is a symbolic link")
+        if p.exists() and p.name != assignment.folder and not p.is_file():
+            refuse(p, "is not a regular file")
+
+
 @contextmanager
 def submission_folder(path: Path, course, assignment: Assignment):
     """A folder of modules for the graders: `path` itself, or a notebook written out as modules
     (its read-only cells as generated, where the solutions are here to generate them)."""
+    own_files_only(Path(path), assignment)
     notebook = find_notebook(path, assignment)
     if notebook is None:
         yield Path(path)

@@ -6,7 +6,7 @@ import shutil
 import textwrap
 
 from grader.config import Assignment
-from grader.results import RunResult
+from grader.results import RunResult, printable
 
 STATUS = {True: "pass", False: "FAIL"}
 VISIBILITY = {"public": "visible", "hidden": "after_due_date"}
@@ -53,15 +53,28 @@ def fit(name: str, width: int) -> str:
 
 def feedback_text(result: RunResult, assignment: Assignment, student: str) -> str:
     """What a student reads after grading: score per task, and what to fix, test by test."""
-    lines = [f"{assignment.id} ({assignment.title}) - {student}", f"Score: {result.score:g} / {result.max_score:g}", ""]
+    lines = [f"{assignment.id} ({assignment.title}) - {printable(student, 200)}", f"Score: {result.score:g} / {result.max_score:g}", ""]
     for task in result.tasks:
         lines.append(f"Task {task.id} {task.title}: {task.points:g} / {task.max_points:g} ({task.passed} of {task.tests} tests)")
         for t in result.tests:
             if t.task == task.id and not t.passed:
                 where = "hidden test" if t.kind == "hidden" else "test"
-                lines.append(f"  - {where} '{t.name}' ({t.cause}): {t.feedback}")
-    lines += [f"Note: {n}" for n in result.notes]
+                lines.append(f"  - {where} '{t.name}' ({t.cause}): {indented(t.feedback)}")
+    lines += [f"Note: {indented(n)}" for n in result.notes]
     return "\n".join(lines) + "\n"
+
+
+def indented(text: str, prefix: str = "      ") -> str:
+    """Continuation lines indented, so text from a submission cannot start a line of its own
+    (a forged "Score: 100 / 100", say)."""
+    return printable(text).replace("\n", "\n" + prefix)
+
+
+def csv_cell(value) -> str:
+    """A CSV cell that a spreadsheet shows as text: one that would start a formula (= + - @, or a
+    tab or carriage return before one) gets a leading apostrophe. Numbers are written by the caller."""
+    text = printable(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def gradescope(result: RunResult, assignment: Assignment) -> dict:

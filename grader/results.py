@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # Why a test did not pass; "wrong answer" is a failed assertion on the grading side.
 CAUSES = ("wrong answer", "error", "not-implemented", "missing", "syntax", "timeout", "crash", "limit")
+
+
+REPORT_CHARS = 4000  # the most one student-made text (a message, what the code printed) adds to a report
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text, limit: int = REPORT_CHARS) -> str:
+    """Text that came from a submission, safe in every report: at most `limit` characters (the
+    full length stated), and control characters (terminal escapes, carriage returns, bidi
+    overrides) written as visible escapes such as \\x1b. Newlines and tabs stay."""
+    text = text if isinstance(text, str) else str(text)
+    size = len(text)
+    if size > limit:
+        text = text[:limit]
+    text = _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+    if size > limit:
+        text += f" ... [cut: {size:,} characters in all]"
+    return text
 
 
 @dataclass

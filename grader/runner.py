@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import threading
 import time
 import zlib
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ import pytest
 from grader import paths
 from grader.config import Assignment, Course, CourseError
 from grader.remote import StudentError, Submission
-from grader.results import RunResult, TaskScore, TestResult
+from grader.results import RunResult, TaskScore, TestResult, printable
 
 PYTEST_INI = paths.SUITES / "pytest.ini"
 
@@ -43,6 +45,7 @@ class GradingPlugin:
         self.records: dict[str, dict] = {}
         self.collect_errors: list[str] = []
         self.started = time.monotonic()
+        self.bound: dict = {}  # the current test's grading-side time bound (grading_bound)
 
     # -- collection ---------------------------------------------------------------------------
     def pytest_configure(self, config):
@@ -81,7 +84,9 @@ class GradingPlugin:
                 f"not run: the submission used its {self.assignment.limits.grader_s:g} s total time", "timeout"
             )
         self.sub.begin_test(request.node.nodeid, test_seed(request.node.nodeid, self.trial))
-        yield
+        with grading_bound(grading_seconds(self.assignment)) as bound:
+            self.bound = bound
+            yield
 
     # -- outcomes -----------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -94,6 +99,9 @@ class GradingPlugin:
         record["seconds"] += report.duration
         if report.when == "call":
             record["output"] = self.sub.printed()
+        if self.bound.get("expired") and record["passed"]:  # whatever caught the exception on its way
+            record["passed"] = False
+            record["cause"], record["feedback"] = "timeout", self.bound["expired"]
         if report.failed and record["passed"]:
             record["passed"] = False
             record["cause"], record["feedback"] = explain(call.excinfo)
@@ -122,14 +130,45 @@ class GradingPlugin:
                     max_points=round(share, 4),
                     passed=r["passed"],
                     cause=r.get("cause", ""),
-                    feedback=r.get("feedback", ""),
-                    output=r.get("output", "") if not r["passed"] else "",
+                    feedback=printable(r.get("feedback", "")),
+                    output=printable(r.get("output", "")) if not r["passed"] else "",
                     seconds=round(r["seconds"], 3),
                 )
             )
             order.append(r["order"])
         ranked = sorted(zip(out, order), key=lambda p: (task_key(p[0].task), p[0].kind != "public", p[1]))
         return [t for t, _ in ranked]
+
+
+def grading_seconds(assignment: Assignment) -> float:
+    """How long the grading side may spend on one test: generous, since it includes the worker's
+    time (at most `wall_s` per test), but finite, so a student value that makes a check slow (a
+    code length of 10^8 in an exact Kraft sum, say) costs that test, not the whole run."""
+    return max(60.0, 3.0 * assignment.limits.wall_s)
+
+
+@contextmanager
+def grading_bound(seconds: float):
+    """Raise a StudentError ("timeout") in this process's main thread after `seconds`; the dict
+    it yields gets "expired" (the message) too, so the verdict stands even if some code on the
+    way catches the exception."""
+    state: dict = {}
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield state
+        return
+
+    def expired(signum, frame):
+        state["expired"] = (f"checking this answer took the grading side more than {seconds:g} s; "
+                            "are the values returned far larger than asked for?")
+        raise StudentError(state["expired"], "timeout")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield state
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def task_key(task_id: str) -> tuple[int, ...]:
@@ -172,8 +211,8 @@ def run_assignment(
     from grader.notebook import submission_folder
 
     assignment = course.built(assignment_id)
-    given = Path(submission_dir).resolve()
-    if not given.exists():
+    given = Path(os.path.abspath(submission_dir))  # not resolve(): a link must be seen, not followed
+    if not given.exists() and not given.is_symlink():
         raise CourseError(f"{given}: no such folder")
     with submission_folder(given, course, assignment) as folder:
         result = run_folder(assignment, folder, suites, isolation, select, trial, seeded_only)
@@ -187,14 +226,15 @@ def run_folder(assignment: Assignment, submission_dir: Path, suites: tuple[str, 
     if not present:
         files = ", ".join(f"{m}.py" for m in assignment.modules)
         raise CourseError(f"{submission_dir}: none of {assignment.id}'s files ({files}) is there, nor one notebook (.ipynb)")
+    from grader import sandbox
+
     dirs = [paths.suite_dir(assignment.id, s) for s in suites]
     missing = [str(d) for d in dirs if not d.is_dir()]
     if missing:
         raise CourseError(f"suite not found: {missing[0]} (hidden suites exist only in the instructor's copy)")
     if isolation is None:
-        from grader import sandbox
-
         isolation = "bwrap" if sandbox.bwrap_path() else "limits"
+    sandbox.protect_grading_process()
     sub = Submission(submission_dir, list(assignment.modules), assignment.limits, isolation, assignment.preload)
     plugin = GradingPlugin(assignment, sub, trial, seeded_only)
     args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q",

@@ -47,5 +47,5 @@ def hw1_batch(course, solutions, tmp_path_factory):
     make_submission(solutions, kl, subs / f"variant-{kl.name}")
     out = tmp_path_factory.mktemp("graded")
     summary = grade(course, "hw1", subs, out, jobs=2)
-    results = {p.name: json.loads((p / "result.json").read_text()) for p in out.iterdir() if p.is_dir()}
+    results = {p.name: json.loads((p / "result.json").read_text()) for p in (out / "students").iterdir() if p.is_dir()}
     return {"summary": summary, "results": results, "out": out, "submissions": subs}

@@ -31,7 +31,7 @@ def test_the_batch_finished_every_student(hw1_batch):
 
 
 def test_a_fake_results_file_changes_nothing(hw1_batch):
-    out = hw1_batch["out"] / "attack-fake_results_file"
+    out = hw1_batch["out"] / "students" / "attack-fake_results_file"
     gradescope = json.loads((out / "results.json").read_text())
     assert gradescope["score"] == 90
     assert len(gradescope["tests"]) > 10

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from grader.batch import finished, grade
+from grader.batch import finished, grade, student_dir
 
 
 @pytest.fixture
@@ -37,12 +37,12 @@ def test_class_reports(hw1_batch, course):
     failures = list(csv.DictReader((out / "failures.csv").open()))
     assert {"timeout", "crash", "limit", "wrong answer", "not-implemented"} <= {f["cause"] for f in failures}
     assert (out / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    gradescope = json.loads((out / "solution" / "results.json").read_text())
+    gradescope = json.loads((student_dir(out, "solution") / "results.json").read_text())
     assert set(gradescope) == {"score", "execution_time", "output", "tests"}
     t = gradescope["tests"][0]
     assert set(t) == {"name", "number", "score", "max_score", "status", "output", "visibility", "tags"}
     assert {x["visibility"] for x in gradescope["tests"]} == {"visible", "after_due_date"}
-    assert "Score: 0 / 100" in (out / "stubs" / "feedback.txt").read_text()
+    assert "Score: 0 / 100" in (student_dir(out, "stubs") / "feedback.txt").read_text()
 
 
 def test_resume_after_kill_minus_nine(course, class_dir, tmp_path):
@@ -51,17 +51,17 @@ def test_resume_after_kill_minus_nine(course, class_dir, tmp_path):
     env = {**os.environ, "COURSE_ROOT": str(course.root)}
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(finished(p) for p in out.glob("*") if p.is_dir()):
+    while time.monotonic() < deadline and not any(finished(p) for p in (out / "students").glob("*") if p.is_dir()):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = {p.name for p in out.glob("*") if p.is_dir() and finished(p)}
+    done_before = {p.name for p in (out / "students").glob("*") if p.is_dir() and finished(p)}
     assert 1 <= len(done_before) < 5
-    stamps = {n: (out / n / "result.json").stat().st_mtime_ns for n in done_before}
+    stamps = {n: (student_dir(out, n) / "result.json").stat().st_mtime_ns for n in done_before}
     summary = grade(course, "hw1", class_dir, out, jobs=2)
     assert set(summary.skipped) == done_before
     assert set(summary.graded) == {"ada", "bob", "cy", "dee", "eve"} - done_before
-    assert all((out / n / "result.json").stat().st_mtime_ns == stamps[n] for n in done_before)
+    assert all((student_dir(out, n) / "result.json").stat().st_mtime_ns == stamps[n] for n in done_before)
     totals = {r["student"]: r["total"] for r in csv.DictReader((out / "grades.csv").open())}
     assert totals == {"ada": "100", "bob": "100", "cy": "100", "dee": "100", "eve": "0"}
 
@@ -69,16 +69,16 @@ def test_resume_after_kill_minus_nine(course, class_dir, tmp_path):
 def test_regrading_gives_the_same_scores_and_a_forged_report_is_regraded(course, class_dir, tmp_path):
     out = tmp_path / "out"
     grade(course, "hw1", class_dir, out, jobs=2)
-    first = {n: json.loads((out / n / "result.json").read_text()) for n in ("ada", "eve")}
-    forged = json.loads((out / "eve" / "results.json").read_text())
+    first = {n: json.loads((student_dir(out, n) / "result.json").read_text()) for n in ("ada", "eve")}
+    forged = json.loads((student_dir(out, "eve") / "results.json").read_text())
     forged["score"] = 100
-    (out / "eve" / "results.json").write_text(json.dumps(forged))
+    (student_dir(out, "eve") / "results.json").write_text(json.dumps(forged))
     summary = grade(course, "hw1", class_dir, out, jobs=2)
     assert summary.graded == ["eve"]
-    assert json.loads((out / "eve" / "results.json").read_text())["score"] == 0
+    assert json.loads((student_dir(out, "eve") / "results.json").read_text())["score"] == 0
     again = grade(course, "hw1", class_dir, out, jobs=2, force=True)
     assert sorted(again.graded) == ["ada", "bob", "cy", "dee", "eve"]
     for n, before in first.items():
-        after = json.loads((out / n / "result.json").read_text())
+        after = json.loads((student_dir(out, n) / "result.json").read_text())
         assert [(t["nodeid"], t["points"], t["feedback"]) for t in after["tests"]] == \
                [(t["nodeid"], t["points"], t["feedback"]) for t in before["tests"]]

@@ -104,7 +104,7 @@ def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, tmp
     assert sorted(summary.graded) == sorted(submissions)
     ours = {}
     for student in submissions:
-        result = json.loads((tmp_path / "graded" / student / "result.json").read_text())
+        result = json.loads((tmp_path / "graded" / "students" / student / "result.json").read_text())
         ours[student] = result["score"]
         lost = {t["id"] for t in result["tasks"] if t["points"] < t["max_points"]}
         # a syntax error costs what its cell defines, as in Jupyter; a cell that never ends, everything
