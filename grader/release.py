@@ -18,6 +18,7 @@ A solution block, inside a function:
 from __future__ import annotations
 
 import re
+import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,7 +172,7 @@ DISTRIBUTED = ("course.yaml", "pyproject.toml", "README.md", ".gitignore", "assi
 
 
 def _ignore(folder: str, names: list[str]) -> set[str]:
-    skip = {n for n in names if n in ("__pycache__", ".pytest_cache") or n.endswith(".egg-info")}
+    skip = {n for n in names if n in ("__pycache__", ".pytest_cache", "heldout") or n.endswith(".egg-info")}
     if Path(folder).parent.name == "suites" or Path(folder).parent.parent.name == "suites":
         skip |= {n for n in names if n == "hidden"}
     return skip
@@ -200,9 +201,30 @@ def _windows(lines, size: int = 3) -> set[tuple[str, ...]]:
     return {tuple(code[i : i + size]) for i in range(len(code) - size + 1)}
 
 
+def _held_out(course: Course) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """What must not ship, as data: sha256 -> name for every held-out and solution file, and
+    (name, snippet) pairs sampled from the held-out texts, to find one pasted into another file."""
+    from grader.data import heldout_files
+
+    digests, snippets = {}, []
+    files = heldout_files() + [p for a in course.assignments if a.built
+                               for p in (course.root / "solutions" / a.folder).rglob("*") if p.is_file()]
+    for path in files:
+        data = path.read_bytes()
+        name = path.relative_to(course.root).as_posix()
+        digests[hashlib.sha256(data).hexdigest()] = name
+        if "heldout" in path.parts and path.suffix == ".txt":
+            text = data.decode("utf-8", "replace")
+            snippets += [(name, text[i : i + 200]) for i in range(0, max(1, len(text) - 200), 400)]
+    return digests, snippets
+
+
 def scan_for_leaks(course: Course, out: Path) -> list[str]:
     """Places in `out` that hold solution code (three consecutive lines of a solution block),
-    a solution marker, a solutions folder or a hidden suite."""
+    a solution marker, a solutions folder, a hidden suite, a held-out data folder, or the bytes of
+    a held-out or solution file (by content hash, whatever the file is called, and for held-out
+    text, any 600 characters of it inside another file). Generated stubs and handouts, which
+    match their solutions by design, are checked for markers and code, not by hash."""
     fingerprints: set[tuple[str, ...]] = set()
     for a in course.assignments:
         if not a.built:
@@ -210,15 +232,27 @@ def scan_for_leaks(course: Course, out: Path) -> list[str]:
         for path in (course.root / "solutions" / a.folder).rglob("*.py"):
             for b in solution_blocks(path.read_text(), str(path)):
                 fingerprints |= _windows(b.body)
+    digests, snippets = _held_out(course)
+    generated = {p.relative_to(course.root).as_posix() for a in course.assignments if a.built
+                 for p in (course.root / "assignments" / a.folder).rglob("*") if p.is_file()}
     leaks = []
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
-        if path.is_dir() and (path.name == "hidden" or rel == "solutions"):
+        if path.is_dir() and (path.name in ("hidden", "heldout") or rel == "solutions"):
             leaks.append(f"{rel}/: must not be distributed")
             continue
-        if not path.is_file() or path.suffix not in (".py", ".md", ".txt", ".json", ".yaml", ".toml", ".ipynb"):
+        if not path.is_file():
             continue
-        text = path.read_text(encoding="utf-8", errors="replace")
+        data = path.read_bytes()
+        same = digests.get(hashlib.sha256(data).hexdigest())
+        if same and rel not in generated:
+            leaks.append(f"{rel}: holds the bytes of {same}")
+        if path.suffix not in (".py", ".md", ".txt", ".json", ".yaml", ".toml", ".ipynb", ".csv"):
+            continue
+        text = data.decode("utf-8", errors="replace")
+        held = next((name for name, snippet in snippets if snippet in text), None)
+        if held:
+            leaks.append(f"{rel}: contains text of {held}")
         if any(BEGIN.match(line) for line in text.splitlines()) and rel != "grader/release.py":
             leaks.append(f"{rel}: contains a solution marker")
         found = fingerprints & _windows(text.splitlines())

@@ -24,9 +24,9 @@ def test_digits_shapes_and_split():
 
 def test_a_changed_file_is_refused(course, tmp_path, monkeypatch):
     shutil.copytree(course.root / "datasets", tmp_path / "datasets")
-    with open(tmp_path / "datasets" / "shakespeare" / "valid.txt", "a") as f:
+    with open(tmp_path / "datasets" / "shakespeare" / "heldout" / "valid.txt", "a") as f:
         f.write("x")
     monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
     with pytest.raises(CourseError, match="does not match SHA256SUMS"):
-        data._verified_bytes("shakespeare", "valid.txt")
+        data._verified_bytes("shakespeare/heldout", "valid.txt")
     data._verified_bytes("shakespeare", "train.txt")

