@@ -7,7 +7,7 @@ import pytest
 
 from grader import paths
 from grader.data import load_text
-from grader.suites.hw1.codes import char_counts, gamma_packed
+from grader.suites.hw1.codes import char_counts, hex_coded
 
 
 @pytest.fixture
@@ -31,9 +31,15 @@ def corpus_counts(corpus) -> Counter:
 
 
 @pytest.fixture(scope="session")
-def corpus_packed(corpus) -> tuple[bytes, int]:
-    """The corpus encoded by the grader (session scope: computed before a test's time starts)."""
-    return gamma_packed(corpus)
+def backwards(corpus) -> str:
+    """The corpus read backwards: a text of the corpus' size that is not on disk, for the decoder."""
+    return corpus[::-1]
+
+
+@pytest.fixture(scope="session")
+def backwards_coded(backwards) -> tuple[dict, bytes, int]:
+    """(code, data, n_bits): the backwards corpus under a code of whole hex digits (session scope: built before a test's time starts)."""
+    return hex_coded(backwards)
 
 
 @pytest.fixture(scope="session")

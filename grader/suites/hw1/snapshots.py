@@ -8,7 +8,7 @@ import zlib
 from collections import Counter
 
 from grader.data import load_text
-from grader.suites.hw1.codes import elias_gamma_code, encode_bits
+from grader.suites.hw1.codes import elias_gamma_code
 
 REPORT_CHARS = 200_000  # the public compression report runs on this much of the corpus (mostly Hamlet)
 ENGLISH_CHARS = 200_000  # the public F_k tests run on this much of the corpus: one call, well inside the time limit
@@ -31,12 +31,14 @@ def make(submission) -> dict:
     for name, freqs in tables.items():
         lengths = huff.code_lengths(freqs)
         costs[name] = sum(freqs[s] * lengths[s] for s in freqs)
+    corpus_lengths = huff.code_lengths(tables["corpus"])
     return {
         "conditional_entropy": [info.conditional_entropy(text[:ENGLISH_CHARS], k) for k in range(4)],
         "optimal_cost": costs,
-        "corpus_lengths": huff.code_lengths(tables["corpus"]),
+        "corpus_lengths": corpus_lengths,
+        "corpus_canonical_code": huff.canonical_code(corpus_lengths),
         "report_compressed_bytes": compressed_sizes(text[:REPORT_CHARS]),
-        "corpus_gamma_code": packed_digest(text, elias_gamma_code(text)),
+        "corpus_gamma_code": packed_digest(*huff.encode(text, elias_gamma_code(text))),
     }
 
 
@@ -46,7 +48,11 @@ def compressed_sizes(text: str) -> dict[str, int]:
     return {"zlib": len(zlib.compress(raw)), "bz2": len(bz2.compress(raw)), "lzma": len(lzma.compress(raw))}
 
 
-def packed_digest(text: str, code: dict[str, str]) -> dict:
-    """n_bits and sha256 of `text` encoded with `code`, packed MSB-first (computed here, not by a solution)."""
-    data, n_bits = encode_bits(text, code)
-    return {"n_bits": n_bits, "sha256": hashlib.sha256(data).hexdigest()}
+BLOCK = 65_536  # bytes per stored digest of the encoded corpus, to say where a wrong encoding first differs
+
+
+def packed_digest(data: bytes, n_bits: int) -> dict:
+    """What the public suite needs of the solution's encoding of the corpus: its size, its first bytes,
+    and sha256 digests of the whole and of each BLOCK bytes."""
+    return {"n_bits": n_bits, "bytes": len(data), "head": data[:16].hex(), "sha256": hashlib.sha256(data).hexdigest(),
+            "block_sha256": [hashlib.sha256(data[i : i + BLOCK]).hexdigest() for i in range(0, len(data), BLOCK)]}

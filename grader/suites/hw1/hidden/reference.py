@@ -57,3 +57,15 @@ def canonical(lengths: dict) -> dict:
             value = (value + 1) << (lengths[s] - previous)
         code[s], previous = format(value, f"0{lengths[s]}b"), lengths[s]
     return code
+
+
+def pack_bits(bits: str) -> bytes:
+    """'01011' -> b'\\x58': most significant bit first, zero padding."""
+    padded = bits + "0" * (-len(bits) % 8)
+    return int(padded, 2).to_bytes(len(padded) // 8, "big") if padded else b""
+
+
+def encode_bits(text: str, code: dict[str, str]) -> tuple[bytes, int]:
+    """`text` under `code`, packed MSB-first: (data, n_bits)."""
+    bits = "".join(map(code.__getitem__, text))
+    return pack_bits(bits), len(bits)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from grader.checks import near, raises
+from grader.checks import near, number, raises
 from grader.remote import StudentError
 from grader.suites.hw1.snapshots import ENGLISH_CHARS
 from grader.suites.hw1.tolerance import approx
@@ -97,7 +97,7 @@ def test_kl_divergence_is_zero_only_for_equal_distributions(info):
     for seed in (4, 5):
         p, q = dirichlet(seed, 6), dirichlet(seed + 100, 6)
         approx(info.kl_divergence(p, p), 0.0, "D(p||p)")
-        d = info.kl_divergence(p, q)
+        d = number(info.kl_divergence(p, q), "D(p||q)")
         assert d > 0, f"D(p||q) for two different distributions must be positive, got {d}"
 
 
