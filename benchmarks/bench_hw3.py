@@ -74,19 +74,19 @@ def sweep(seeds: int, names: list[str]) -> None:
     import numpy as np
 
     from grader.data import digit_features
-    from grader.suites.hw3 import drivers
+    from grader.suites.hw3.loops import Local, predictions, train_digits
     from grader.suites.hw3.public.test_experiments import RUNS, TARGET_ACCURACY
 
     torch.set_num_threads(1)  # as in the worker
     x, labels, split = digit_features()
     with tempfile.TemporaryDirectory() as tmp:
         for name in ["reference", *names]:
-            sys.modules["optimizers"] = variant_module(name, Path(tmp))
+            lamb = Local(variant_module(name, Path(tmp)).LAMB, {"lr": 0.032, "weight_decay": 0.01})
             start = time.perf_counter()
             accs = {1: [], 2: []}
-            for seed in range(seeds + RUNS - 1):
-                predictions = drivers.large_batch(x[split == 0], labels[split == 0], x[split > 0], "LAMB", 0.032, 1024, 80, seed)
-                hit = np.asarray(predictions["predictions"]) == labels[split > 0]
+            for seed in range(seeds + RUNS - 1):  # the tests' loop (grader.suites.hw3.loops), the optimizer here
+                model, _ = train_digits(lamb, x[split == 0], labels[split == 0], 1024, 80, seed)
+                hit = predictions(model, x[split > 0]).numpy() == labels[split > 0]
                 for s in accs:
                     accs[s].append(float(hit[split[split > 0] == s].mean()))
             seconds = (time.perf_counter() - start) / (seeds + RUNS - 1)

@@ -2,8 +2,10 @@
 
 Each keeps its per-parameter state in `self.state[p]` (so `state_dict()` / `load_state_dict()`
 save and restore it), honours every param group's own hyper-parameters, and skips parameters
-whose `.grad` is None. Updates run under `torch.no_grad()`. Write the arithmetic yourself: calling
-torch.optim's own optimizers or functional update rules from here is not allowed.
+whose `.grad` is None. Updates run under `torch.no_grad()`. Write the arithmetic yourself: torch.optim's
+optimizers (as base classes, wrapped or called), their functional update rules, optimizer packages such
+as torch_optimizer and torch.nn.utils.clip_grad_norm_ may not be used here; torch.optim.Optimizer as the
+base class is allowed.
 With g the gradient, t the step count (1 on the first step), lr, and for Adam (b1, b2), eps:
 """
 

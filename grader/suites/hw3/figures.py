@@ -1,6 +1,7 @@
 """`course plot hw3`: optimizer trajectories on Rosenbrock's function, and the large-batch experiment
 on the digits (LAMB and Adam at batch 1024 over a range of learning rates, against small-batch Adam).
-The numbers behind the second figure are also written as a CSV."""
+The numbers behind the second figure are also written as a CSV. The loops run here, around the
+student's optimizers (`grader.suites.hw3.loops`), as in the tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.data import digit_features
+from grader.suites.hw3.loops import Student, predictions, rosenbrock_path, train_digits
 
 START, STEPS = (-1.5, 2.0), 1500
 TRAJECTORIES = [("SGD", {"lr": 5e-4, "momentum": 0.9}), ("Adam", {"lr": 0.05}), ("LAMB", {"lr": 0.01})]
@@ -36,7 +38,7 @@ def draw_rosenbrock(submission, plt, path: Path) -> None:
     a.plot(*START, "ko")
     a.plot(1, 1, "k*", markersize=12)
     for name, kwargs in TRAJECTORIES:
-        p = np.asarray(submission.driver("hw3", "rosenbrock", name, kwargs, STEPS, list(START))["path"])
+        p = rosenbrock_path(Student(submission, name, kwargs), STEPS, START).numpy()
         end = p[-1]
         line, = a.plot(p[:, 0], p[:, 1], linewidth=1, label=f"{label(name, kwargs)}: ends at ({end[0]:.3f}, {end[1]:.3f})")
         b.semilogy(np.maximum(rosenbrock(p[:, 0], p[:, 1]), 1e-16), color=line.get_color(), label=name)
@@ -61,11 +63,12 @@ def draw_large_batch(submission, plt, path: Path, table: Path) -> None:
     rows, curves = [], {}
 
     def run(name, lr, batch, seed):
-        r = submission.driver("hw3", "large_batch", x_train, y_train, x_valid, name, lr, batch, EPOCHS, seed)
-        acc = float(np.mean(np.asarray(r["predictions"]) == y_valid))
+        kwargs = {"lr": lr, "weight_decay": 0.01} if name == "LAMB" else {"lr": lr}
+        model, losses = train_digits(Student(submission, name, kwargs), x_train, y_train, batch, EPOCHS, seed)
+        acc = float(np.mean(predictions(model, x_valid).numpy() == y_valid))
         rows.append(dict(optimizer=name, lr=lr, batch=batch, epochs=EPOCHS, seed=seed, val_accuracy=round(acc, 4)))
         if seed == SEEDS[0] and (batch == SMALL or lr == SCALED_LR):
-            curves[name, batch, lr] = epoch_means(r["loss"], len(x_train), batch)
+            curves[name, batch, lr] = epoch_means(losses, len(x_train), batch)
         return acc
 
     small = [run("Adam", SMALL_LR, SMALL, s) for s in SEEDS]

@@ -1,5 +1,6 @@
-"""An optimizer's trajectory against the reference's: the tolerance, the first step that differs,
-and what that difference usually means.
+"""An optimizer's trajectory against the reference's: the problem and the loop that drives both (on
+the grading side: the student's optimizer only takes its steps, see `grader.suites.hw3.loops`), the
+tolerance, the first step that differs, and what that difference usually means.
 
 The tolerance comes from the noise. Over these 100-step runs, torch's own implementations (foreach,
 fused, single-tensor) and a float64 run differ from torch's default by at most 1.5e-5, and a nudge
@@ -18,24 +19,78 @@ difference, and where it begins (first step, after the reload, aliasing with p.g
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
-from grader.checks import first_mismatch, integer, mapping, tensor
-from grader.suites.hw3.drivers import run_with
+from grader.checks import first_mismatch, integer, mapping, number, tensor
+from grader.suites.hw3.loops import Local, Loop, Student, state_entries, weights_of  # noqa: F401 (the suites' helpers)
 
 RTOL, ATOL = 1e-3, 2e-4
 NAMES = ["first layer weight", "first layer bias", "second layer weight", "parameter without gradient"]
 SHAPES = [(5, 6), (5,), (3, 5), (4,)]
 CLEAR_MATCH = 0.1  # a mistake this close (in tolerances) explains the run; no need to try the others
+ZEROING = ("none", "zeros", "accumulate")  # how gradients are cleared between steps (see `gradients`)
+
+
+def build_problem(seed: int = 0):
+    """A two-layer model's weights, one of them never gets a gradient, and a fixed batch."""
+    g = torch.Generator().manual_seed(seed)
+    first = torch.randn(5, 6, generator=g) * 0.5
+    bias = torch.randn(5, generator=g) * 0.1
+    second = torch.randn(3, 5, generator=g) * 0.5
+    unused = torch.randn(4, generator=g)
+    x, y = torch.randn(32, 6, generator=g), torch.randn(32, 3, generator=g)
+    return [first, bias, second, unused], x, y
+
+
+def loss_of(params, x, y, step: int):
+    first, bias, second, _ = params
+    scale = 1.0 + 0.5 * math.sin(step)  # gradients that change from step to step
+    return ((torch.tanh(x @ first.T + bias) @ second.T - y * scale) ** 2).mean()
+
+
+def gradients(weights: list, x, y, step: int, zeroing: str) -> list:
+    """This step's gradients at `weights`, per parameter: None for the parameter without one, else
+    the parts to add into p.grad: the whole batch, or ("accumulate") two half-batches, each loss
+    halved, as gradient accumulation does."""
+    if zeroing not in ZEROING:
+        raise ValueError(f"zeroing must be one of {ZEROING}")
+    params = [w.detach().clone().requires_grad_(True) for w in weights]
+    half = len(x) // 2
+    parts = [slice(0, half), slice(half, None)] if zeroing == "accumulate" else [slice(None)]
+    out = [[] for _ in params]
+    for part in parts:
+        loss = loss_of(params, x[part], y[part], step) / len(parts)
+        for i, g in enumerate(torch.autograd.grad(loss, params, allow_unused=True)):
+            if g is not None:
+                out[i].append(g)
+    return [grads or None for grads in out]
+
+
+def drive(case: "Case", side, seed: int = 0) -> dict:
+    """`case` run with the optimizer `side` (a `loops.Local` reference or the `loops.Student`'s),
+    driven from here: the weights before the first step and after each ("path": per parameter,
+    shape (steps + 1, *shape)) and the number of parameters with state at the end."""
+    weights, x, y = build_problem(seed)
+    loop = Loop(side, [(weights[:2], case.groups[0]), (weights[2:], case.groups[1])], case.what, "float32")
+    path = [[w] for w in loop.current]
+    for step in range(case.steps):
+        if step == case.reload_at:
+            loop.reload()
+        grads = gradients(loop.current, x, y, step, case.zeroing)
+        for trace, w in zip(path, loop.step(grads, in_place=case.zeroing != "none")):
+            trace.append(w)
+    return {"path": [torch.stack(trace) for trace in path], "state_entries": loop.state_entries()}
 
 
 @dataclass(frozen=True)
 class Case:
     """One run the graders compare: the student's class `name` with these hyper-parameters (two
     param groups), `steps` steps, rebuilt from its state_dict after `reload_at`, gradients cleared
-    as `zeroing` says (see drivers.backward)."""
+    as `zeroing` says (see `gradients`)."""
 
     name: str
     kwargs: dict
@@ -46,8 +101,12 @@ class Case:
     zeroing: str = "none"
 
     def run(self, cls, kwargs: dict | None = None) -> dict:
-        return run_with(cls, self.kwargs if kwargs is None else kwargs, self.groups, self.steps, self.reload_at,
-                        zeroing=self.zeroing)
+        """The reference optimizer class `cls` on this case, here."""
+        return drive(self, Local(cls, self.kwargs if kwargs is None else kwargs))
+
+    def run_student(self, submission) -> dict:
+        """The student's class `name` on this case, driven from here through the seam."""
+        return drive(self, Student(submission, self.name, self.kwargs))
 
 
 def checked(case: Case, got) -> dict:
@@ -156,3 +215,16 @@ def verify(case: Case, got, expected: dict, against: str, rerun=None) -> None:
             f"{case.what}: optimizer state for {got['state_entries']} parameters, expected {expected['state_entries']} "
             "(keep state in self.state[p], and none for a parameter without a gradient)"
         )
+
+
+def checked_clip(got, grads: list) -> tuple[float, list]:
+    """clip_grad_norm's return value as a float (a one-element tensor is accepted) and the
+    gradients after it, each checked for type, number, shape and dtype."""
+    got = mapping(got, "clip_grad_norm")
+    norm = got.get("norm")
+    if type(norm) is torch.Tensor and norm.numel() == 1 and norm.dtype.is_floating_point:
+        norm = float(norm)
+    norm = number(norm, "clip_grad_norm's return value")
+    after = got.get("grads")
+    assert type(after) is list and len(after) == len(grads), f"clip_grad_norm: expected the {len(grads)} gradients"
+    return norm, [tensor(a, f"gradient {i}", tuple(t.shape), "float32") for i, (a, t) in enumerate(zip(after, grads))]
