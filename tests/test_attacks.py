@@ -48,3 +48,30 @@ def test_timeouts_are_not_repeated_for_every_test(hw1_batch):
 def test_reports_say_which_isolation_was_used(hw1_batch):
     expected = "bwrap" if sandbox.bwrap_path() else "limits"
     assert {r["isolation"] for r in hw1_batch["results"].values()} == {expected}
+
+
+@pytest.fixture(scope="module")
+def fallback_batch(course, solutions, tmp_path_factory):
+    """Every attack graded again without bubblewrap (isolation: limits), as on a machine without it."""
+    from grader.batch import grade
+    from tests.fixtures.hw1_attacks import make_attack
+
+    subs = tmp_path_factory.mktemp("fallback-attacks")
+    for a in ATTACKS:
+        if a.name != "read_the_solutions":  # without bubblewrap the files are the user's to read (README)
+            make_attack(solutions, a, subs / f"attack-{a.name}")
+    out = tmp_path_factory.mktemp("fallback-graded")
+    summary = grade(course, "hw1", subs, out, jobs=2, isolation="limits")
+    results = {p.name: json.loads((p / "result.json").read_text()) for p in (out / "students").iterdir()}
+    return {"summary": summary, "results": results}
+
+
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.name != "read_the_solutions"], ids=lambda a: a.name)
+def test_the_fallback_path_holds_as_well(fallback_batch, course, attack):
+    result = fallback_batch["results"][f"attack-{attack.name}"]
+    assert result["isolation"] == "limits"
+    points = {t["id"]: t["points"] for t in result["tasks"]}
+    for task in course.assignment("hw1").tasks:
+        expected = 0.0 if task.id in attack.loses else task.points
+        assert points[task.id] == expected, f"{attack.name}: task {task.id} scored {points[task.id]}, expected {expected}"
+    assert attack.cause in {t["cause"] for t in result["tests"] if not t["passed"]}
