@@ -31,7 +31,8 @@ FIGURE = ROOT / "solutions" / "hw2" / "seed_sweep.png"
 MODULES = ("pid", "plant", "lr_control")
 PUBLIC = "test_controlled_training_reaches_the_target_where_fixed_does_not"
 HIDDEN = "test_controlled_training_on_the_test_split"
-# the configurations the two tests train: (lr, controlled, split); split 1 validation, 2 test
+# the configurations of the two tests (lr, controlled, split; split 1 validation, 2 test), and fixed runs
+# beside them for comparison; the tests train the controlled ones
 CONFIGS = [(10.0, False, 1), (10.0, True, 1), (0.003, False, 1), (0.003, True, 1), (5.0, True, 2), (0.001, True, 2)]
 
 
@@ -59,18 +60,20 @@ def variants() -> dict:
 
 
 class InProcess:
-    """The `submission` seam of the tests, run in this process on one submission folder; it keeps
-    the experiment's results so the sweep can report each run's accuracy."""
+    """The `submission` seam of the tests, run in this process on one submission folder (loaded by
+    `load`): modules are the submission's own, drivers are hw2's. The course's loop (training.py)
+    runs here as it runs on the grading side."""
 
     def __init__(self):
         from grader.suites.hw2 import drivers
 
-        self.drivers, self.results = drivers, []
+        self.drivers = drivers
+
+    def module(self, name):
+        return sys.modules[name]
 
     def driver(self, assignment, name, *args, **kwargs):
-        out = getattr(self.drivers, name)(*args, **kwargs)
-        self.results.append(out)
-        return out
+        return getattr(self.drivers, name)(*args, **kwargs)
 
 
 def load(folder: Path) -> None:
@@ -86,13 +89,15 @@ def load(folder: Path) -> None:
 
 
 def sweep_one(job) -> dict:
-    """One variant over a range of trials: per trial, each run's accuracy and each test's verdict."""
+    """One variant over a range of trials: per trial, each run's accuracy (the course's loop around the
+    variant's digits_controller, or a fixed rate) and each test's verdict (the tests' own code)."""
     name, folder, trials = job
     import numpy as np
     import torch
 
     from grader.data import digit_features
     from grader.runner import test_seed
+    from grader.suites.hw2 import training
     from grader.suites.hw2.hidden import test_hw2_hidden as hidden
     from grader.suites.hw2.public import test_lr_control as public
 
@@ -104,18 +109,24 @@ def sweep_one(job) -> dict:
     for trial in trials:
         row = {"trial": trial, "acc": [], "passed": {}, "why": {}}
         for test, module, split_id in ((PUBLIC, public, 1), (HIDDEN, hidden, 2)):
-            sub = InProcess()
             seed = test_seed(f"suite::{test}", trial)
             try:
-                getattr(module, test)(sub, digits, seed)
+                getattr(module, test)(InProcess(), digits, seed)
                 row["passed"][test] = True
             except AssertionError as exc:
                 row["passed"][test], row["why"][test] = False, str(exc)[:200]
             except Exception as exc:  # the submission itself failed: that is a failed test too
                 row["passed"][test], row["why"][test] = False, f"{type(exc).__name__}: {exc}"[:200]
             truth = labels[split == split_id]
-            for results in sub.results:
-                row["acc"] += [float(np.mean(np.asarray(r["predictions"]) == truth)) for r in results]
+            for lr, controlled, s in CONFIGS:
+                if s != split_id:
+                    continue
+                try:
+                    ctrl = sys.modules["lr_control"].digits_controller(lr) if controlled else None
+                    run = training.train_digits(x[split == 0], labels[split == 0], x[split == s], lr, seed, controller=ctrl)
+                    row["acc"].append(float(np.mean(run["predictions"] == truth)))
+                except Exception:
+                    row["acc"].append(0.0)
         rows.append(row)
     return {"name": name, "rows": rows}
 

@@ -12,9 +12,10 @@ It acts on the logarithm of the rate, the natural scale of a quantity that spans
     u = pid.update(r)                        the PID's setpoint is the target ratio, e.g. -3
     lr = clip(lr0 * 10**u, lr_min, lr_max)   for every param group, lr0 its initial rate
 
-lr0 is the group's rate when the controller is created (the first step runs at clip(lr0)), never
-the rate of the last step: the change does not compound. A step whose r is not finite is not
-handed to the PID as it is: r = +inf or NaN (the weights blew up) counts as setpoint + 10, far too
+lr0 is the group's rate given to the controller (the first step runs at clip(lr0)), never the
+rate of the last step: the change does not compound. The training loop is the course's: each
+step it applies the controller's `rates`, steps, measures r and hands it to `update(r)`.
+An r that is not finite is not handed to the PID as it is: r = +inf or NaN (the weights blew up) counts as setpoint + 10, far too
 large, so the rate falls; r = -inf (nothing moved) counts as setpoint - 10.
 """
 
@@ -38,31 +39,25 @@ def update_ratio(before: list[torch.Tensor], after: list[torch.Tensor]) -> float
 
 
 class LRController:
-    """Task 2.3. Steers every param group's learning rate so the update ratio tracks pid.setpoint.
+    """Task 2.3. Chooses the learning rate of every param group from the update ratio r of the last step.
 
-    Use it in place of optimizer.step(): `controller.step()` runs the optimizer's step, measures
-    r, asks the PID for u and sets lr = clip(lr0 * 10**u, lr_min, lr_max) for the next step, lr0
-    each group's rate when the controller was created. The constructor clips the rates into
-    [lr_min, lr_max] for the first step. `history` records, for step n, "lr"[n] (the first group's
-    rate step n ran with) and "signal"[n] (the r step n produced, as handed to the PID).
+    LRController(pid, lrs, lr_min=1e-6, lr_max=10.0): `lrs` holds each group's initial rate lr0.
+    `rates` is the list of rates for the next step: clip(lr0, lr_min, lr_max) per group before the
+    first step. `update(r)` takes the r that the step just run produced, hands it to the PID (a
+    non-finite r replaced first), and sets and returns rates = [clip(lr0 * 10**u, lr_min, lr_max)],
+    u = pid.update(r). The training loop applies `rates` to its optimizer before each step.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, pid, lr_min: float = 1e-6, lr_max: float = 10.0):
+    def __init__(self, pid, lrs: list[float], lr_min: float = 1e-6, lr_max: float = 10.0):
         raise NotImplementedError("Task 2.3: __init__ is not implemented yet")
 
-    def step(self, closure=None):
-        """optimizer.step(closure), then measure r and set the next learning rates. Returns the loss."""
-        raise NotImplementedError("Task 2.3: step is not implemented yet")
+    def update(self, r: float) -> list[float]:
+        """The rates for the next step, from the update ratio r of the step just run."""
+        raise NotImplementedError("Task 2.3: update is not implemented yet")
 
 
-def train_digits(x_train, y_train, x_eval, lr: float, steps: int = 300, controlled: bool = False, seed: int = 0) -> dict:
-    """Task 2.4. Train a 64-64-10 ReLU MLP with plain SGD (batch 64) on the digits.
-
-    x_train (n, 64) float pixels scaled to [0, 1], y_train (n,) labels, x_eval (m, 64) images to
-    classify. With `controlled`, an LRController around your PID (kp=0.3, ki=0.1, setpoint=SETPOINT,
-    lr_min=1e-6, lr_max=10) steers the rate from `lr`; otherwise `lr` stays fixed. Seeded by `seed`
-    (initial weights and batches).
-    Returns {"predictions": (m,) predicted labels for x_eval, and one entry per step n in "lr" (the
-    rate step n ran with), "loss" (its batch loss) and "signal" (its update ratio r)}.
-    """
-    raise NotImplementedError("Task 2.4: train_digits is not implemented yet")
+def digits_controller(lr: float) -> LRController:
+    """Task 2.4. The controller of the digits experiment: an LRController for one param group
+    starting at `lr`, with lr_min = 1e-6 and lr_max = 10, around your PID(kp=0.3, ki=0.1,
+    setpoint=SETPOINT). The graders train the course's digits MLP with it (see the handout)."""
+    raise NotImplementedError("Task 2.4: digits_controller is not implemented yet")

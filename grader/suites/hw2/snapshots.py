@@ -1,6 +1,9 @@
-"""What `course snapshot hw2` stores: the reference PID's outputs on scripted measurement sequences."""
+"""What `course snapshot hw2` stores: the reference PID's outputs on scripted measurement sequences,
+and the grading-side helper that runs a script on a submission's PID."""
 
 import math
+
+from grader.checks import number
 
 # Each script: PID parameters, a measurement sequence, and setpoint changes by step index.
 SCRIPTS = {
@@ -15,6 +18,22 @@ SCRIPTS = {
 }
 
 
+def script_pid(submission, params: dict, measurements: list, setpoints: dict | None = None,
+               integral: bool = False) -> dict:
+    """The student's PID(**params), called from the grading side: update(y) for each measurement,
+    the setpoint changed before the steps `setpoints` names. Returns each output ("u") and, with
+    `integral`, the `integral` attribute after each step, each checked to be a number."""
+    pid = submission.module("pid").PID(**params)
+    outputs, integrals = [], []
+    for i, y in enumerate(measurements):
+        if setpoints and str(i) in setpoints:
+            submission.driver("hw2", "assign", pid, "setpoint", setpoints[str(i)])
+        outputs.append(number(pid.update(y), f"PID.update({y:.6g}) at step {i}"))
+        if integral:
+            integrals.append(number(pid.integral, f"PID.integral after step {i}"))
+    return {"u": outputs, "integral": integrals}
+
+
 def make(submission) -> dict:
-    return {name: submission.driver("hw2", "script_pid", params, ys, changes)
+    return {name: script_pid(submission, params, ys, changes, integral=True)
             for name, (params, ys, changes) in SCRIPTS.items()}

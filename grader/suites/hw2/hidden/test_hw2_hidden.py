@@ -6,9 +6,11 @@ import random
 import numpy as np
 import pytest
 
-from grader.checks import close, mapping, number, raises
+from grader.checks import close, mapping, number, raises, sequence
+from grader.suites.hw2 import training
 from grader.suites.hw2.hidden.reference import reference_outputs, solution
-from grader.suites.hw2.public.test_lr_control import TARGET_ACCURACY, experiment, track, update_ratio
+from grader.suites.hw2.public.test_lr_control import KI, KP, TARGET_ACCURACY, experiment, update_ratio
+from grader.suites.hw2.snapshots import script_pid
 
 
 @pytest.mark.task("2.1")
@@ -21,8 +23,9 @@ def test_random_scripts_match_the_reference(submission, seed):
               "tau": rng.choice([None, 0.05, 0.5])}
     ys = [rng.gauss(0, 1.5) for _ in range(120)]
     changes = {str(rng.randrange(120)): rng.uniform(-3, 3) for _ in range(3)}
-    got = submission.driver("hw2", "script_pid", params, ys, changes)["u"]
-    for i, (u, v) in enumerate(zip(got, reference_outputs(params, ys, changes))):
+    expected = reference_outputs(params, ys, changes)
+    got = sequence(script_pid(submission, params, ys, changes)["u"], f"random script {seed}: outputs", length=len(expected))
+    for i, (u, v) in enumerate(zip(got, expected)):
         close(u, v, f"random script {seed}: output at step {i}", tol=1e-9, rel=1e-9)
 
 
@@ -31,13 +34,14 @@ def test_one_sided_limits_and_reset(submission):
     """With only an upper limit, and after reset(), do the outputs still match?"""
     params = {"kp": 1.0, "ki": 1.0, "kd": 0.2, "setpoint": 3.0, "dt": 0.1, "output_limits": [None, 2.0]}
     ys = [0.0] * 30 + [5.0] * 30
-    got = submission.driver("hw2", "script_pid", params, ys, {})["u"]
-    for i, (u, v) in enumerate(zip(got, reference_outputs(params, ys, {}))):
+    expected = reference_outputs(params, ys, {})
+    got = sequence(script_pid(submission, params, ys, {})["u"], "upper limit only: outputs", length=len(expected))
+    for i, (u, v) in enumerate(zip(got, expected)):
         close(u, v, f"upper limit only: output at step {i}", tol=1e-9)
     pid = submission.module("pid").PID(kp=1.0, ki=1.0, kd=1.0, setpoint=1.0, dt=0.1)
-    first = [pid.update(y) for y in (0.0, 0.5, 0.7)]
+    first = [number(pid.update(y), "PID.update") for y in (0.0, 0.5, 0.7)]
     pid.reset()
-    again = [pid.update(y) for y in (0.0, 0.5, 0.7)]
+    again = [number(pid.update(y), "PID.update after reset()") for y in (0.0, 0.5, 0.7)]
     assert again == first, f"after reset() the same measurements should give the same outputs: {first} then {again}"
 
 
@@ -74,27 +78,38 @@ def test_update_ratio_edge_cases(submission):
 
 
 @pytest.mark.task("2.3")
+def test_update_ratio_of_random_weights(submission):
+    """On random weights moved a little, is the ratio log10(||w_after - w_before|| / ||w_before||) to 1e-6?"""
+    g = np.random.default_rng(3)
+    before = [g.standard_normal((4, 5)).astype(np.float32), g.standard_normal(7).astype(np.float32)]
+    after = [(b + 0.01 * g.standard_normal(b.shape)).astype(np.float32) for b in before]
+    wide = [[x.astype(np.float64) for x in w] for w in (before, after)]
+    delta = math.sqrt(sum(float(((a - b) ** 2).sum()) for a, b in zip(wide[1], wide[0])))
+    norm = math.sqrt(sum(float((b**2).sum()) for b in wide[0]))
+    close(update_ratio(submission, before, after), math.log10(delta / norm), "update ratio of two random tensors", tol=1e-6)
+
+
+@pytest.mark.task("2.3")
 def test_controller_holds_another_setpoint(submission):
     """From lr = 1e-5, does the signal settle at a setpoint of -3.5?"""
-    r = track(submission, setpoint=-3.5, lrs=(1e-5, 1e-5), steps=250)
+    args = {"kp": KP, "ki": KI, "setpoint": -3.5, "lr_min": 1e-5, "lr_max": 5.0}
+    r = training.track(submission, args, [1e-5, 1e-5], steps=250)
     settled = np.array(r["signal"][100:])
-    close(float(settled.mean()), -3.5, "mean signal over steps 100-250", tol=0.1, rel=0)
-    assert len(r["history_lr"]) == 250, "history['lr'] should have one entry per step"
+    close(float(settled.mean()), -3.5, "mean update ratio over steps 100-250", tol=0.1, rel=0)
 
 
 @pytest.mark.task("2.4")
 @pytest.mark.seeded
 def test_controlled_training_on_the_test_split(submission, digits, seed):
     """From lr = 5 and lr = 0.001, does the controlled run reach the target on the test split?"""
-    runs = [(5.0, True, seed), (0.001, True, seed)]
-    for (lr, _, _), acc in zip(runs, experiment(submission, digits, runs, split=2)):
+    for lr, acc in zip([5.0, 0.001], experiment(submission, digits, [5.0, 0.001], split=2, seed=seed)):
         assert acc >= TARGET_ACCURACY, f"controlled run from lr={lr}: test accuracy {acc:.3f} < {TARGET_ACCURACY}"
 
 
 @pytest.mark.task("2.3")
 def test_controller_works_with_adam(submission):
     """Under torch.optim.Adam from lr = 1, does the signal settle at -3?"""
-    r = submission.driver("hw2", "track_update_ratio", -3.0, [1.0, 0.5], 250, 1e-6, 5.0, 0, "Adam")
-    assert not r["error"], f"training under your LRController stopped: {r['error']}"
+    args = {"kp": KP, "ki": KI, "setpoint": -3.0, "lr_min": 1e-6, "lr_max": 5.0}
+    r = training.track(submission, args, [1.0, 0.5], steps=250, optimizer="Adam")
     settled = np.array(r["signal"][100:])
-    close(float(settled.mean()), -3.0, "mean signal over steps 100-250 under Adam", tol=0.1, rel=0)
+    close(float(settled.mean()), -3.0, "mean update ratio over steps 100-250 under Adam", tol=0.1, rel=0)

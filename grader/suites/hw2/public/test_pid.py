@@ -4,12 +4,28 @@ import math
 
 import pytest
 
-from grader.checks import close
-from grader.suites.hw2.snapshots import SCRIPTS
+from grader.checks import close, number, sequence
+from grader.remote import StudentError
+from grader.suites.hw2.snapshots import SCRIPTS, script_pid
 
 
-def run(submission, params, ys, changes=None):
-    return submission.driver("hw2", "script_pid", params, ys, changes or {})
+def run(submission, params, ys, changes=None, integral=False):
+    return script_pid(submission, params, ys, changes or {}, integral)
+
+
+def pid_calls(submission, args: list, kwargs: dict, measurements: list) -> list[dict]:
+    """PID(*args, **kwargs).update(y) for each y, called from the grading side: per call {"u": output}
+    or {"error": the exception type it raised}."""
+    pid = submission.module("pid").PID(*args, **kwargs)
+    out = []
+    for y in measurements:
+        try:
+            out.append({"u": number(pid.update(y), f"PID.update({y})")})
+        except StudentError as exc:
+            if exc.cause != "error":
+                raise
+            out.append({"error": exc.type_name, "is_value_error": exc.is_a("ValueError")})
+    return out
 
 
 @pytest.mark.task("2.1")
@@ -17,8 +33,8 @@ def run(submission, params, ys, changes=None):
 def test_outputs_match_the_reference_over_a_scripted_run(submission, snapshot, script):
     """Do the outputs over a scripted sequence of measurements match the reference to 1e-9?"""
     params, ys, changes = SCRIPTS[script]
-    got, expected = run(submission, params, ys, changes)["u"], snapshot[script]["u"]
-    assert len(got) == len(expected), f"{script}: {len(got)} outputs for {len(expected)} measurements"
+    expected = snapshot[script]["u"]
+    got = sequence(run(submission, params, ys, changes)["u"], f"{script}: outputs", length=len(expected))
     for i, (u, v) in enumerate(zip(got, expected)):
         close(u, v, f"{script}: output at step {i}", tol=1e-9, rel=1e-9)
 
@@ -56,7 +72,7 @@ def test_clamping_stops_integral_windup(submission):
     """While the output saturates, does the integral stay bounded, and the output leave saturation at once when the error turns?"""
     params = {"kp": 0.5, "ki": 2.0, "setpoint": 10.0, "dt": 0.1, "output_limits": [-1.0, 1.0]}
     ys = [0.0] * 200 + [20.0] * 5
-    r = run(submission, params, ys)
+    r = run(submission, params, ys, integral=True)
     assert all(-1.0 <= u <= 1.0 for u in r["u"]), "the output left its limits [-1, 1]"
     peak = max(abs(i) for i in r["integral"][:200])
     assert peak <= 1.0 + 1e-9, (
@@ -90,7 +106,7 @@ def test_gains_are_taken_in_argument_order(submission):
         gains[position] = 2.0
         for how, args, kwargs in (("by position", [*gains, setpoint, dt], {}),
                                   ("by keyword", [], {"kp": gains[0], "ki": gains[1], "kd": gains[2], "setpoint": setpoint, "dt": dt})):
-            got = submission.driver("hw2", "pid_calls", args, kwargs, ys)
+            got = pid_calls(submission, args, kwargs, ys)
             call = f"PID({', '.join(f'{v:g}' for v in args)})" if args else f"PID({', '.join(f'{k}={v:g}' for k, v in kwargs.items())})"
             outputs = [r.get("u", math.nan) for r in got]
             if all(abs(u - v) <= 1e-9 + 1e-9 * abs(v) for u, v in zip(outputs, alone[role])):
@@ -110,13 +126,14 @@ def test_a_non_finite_measurement_raises_and_changes_nothing(submission):
     params = {"kp": 1.0, "ki": 0.5, "kd": 0.2, "setpoint": 1.0, "dt": 0.1}
     clean = [0.0, 0.5, 0.7, 0.2, 0.9]
     bad = [0.0, 0.5, math.nan, 0.7, math.inf, 0.2, -math.inf, 0.9]
-    got = submission.driver("hw2", "pid_calls", [], params, bad)
+    got = pid_calls(submission, [], params, bad)
     for y, r in zip(bad, got):
-        if not math.isfinite(y) and r.get("error") != "ValueError":
+        if not math.isfinite(y) and not r.get("is_value_error"):
             what = f"returned {r['u']:.6g}" if "u" in r else f"raised {r['error']}"
             raise AssertionError(f"update({y}) {what}: a non-finite measurement must raise ValueError, not pass silently "
                                  "into the integral and the derivative")
-    expected = [r.get("u") for r in submission.driver("hw2", "pid_calls", [], params, clean)]
-    kept = [r.get("u") for y, r in zip(bad, got) if math.isfinite(y)]
+    expected = [r.get("u") for r in pid_calls(submission, [], params, clean)]
+    kept = sequence([r.get("u") for y, r in zip(bad, got) if math.isfinite(y)], "outputs for the finite measurements",
+                    length=len(clean))
     for n, (u, v) in enumerate(zip(kept, expected)):
         close(u, v, f"output for measurement {clean[n]} after the rejected ones (a rejected measurement must change no state)")

@@ -2,9 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 
-from grader.checks import close, mapping
+from grader.checks import close, mapping, number, sequence
+from grader.suites.hw2.drivers import GraderPI
 
 
 def metrics(plant_mod, t, y, setpoint=1.0):
@@ -80,38 +82,63 @@ def same(a, b) -> bool:
     return len(a) == len(b) and all(agree(u, v) for u, v in zip(a, b))
 
 
+def samples(value, what: str, length: int) -> list[float]:
+    """A 1-D array or list of `length` real numbers, as floats."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.dtype.kind not in "iuf":
+            raise AssertionError(f"{what}: expected a 1-D array of numbers, got shape {value.shape} of {value.dtype}")
+        value = value.tolist()
+    return [float(v) for v in sequence(value, what, length=length, of=(int, float))]
+
+
+def closed_loop_with_pi(submission, kp: float, ki: float, tau: float, dt: float, steps: int) -> dict:
+    """The student's closed_loop around the graders' PI (setpoint 1) and the student's FirstOrderPlant:
+    t, y and u as lists of steps + 1 floats."""
+    plant_mod = submission.module("plant")
+    pi = submission.driver("hw2", "GraderPI", kp, ki, 1.0, dt)
+    r = mapping(plant_mod.closed_loop(pi, plant_mod.FirstOrderPlant(tau, 1.0, dt), steps), "closed_loop")
+    return {key: samples(r.get(key), f"closed_loop(...)[{key!r}] over {steps} steps", steps + 1) for key in ("t", "y", "u")}
+
+
+def pi_answers(kp: float, ki: float, dt: float, measurements: list) -> list[float]:
+    pi = GraderPI(kp, ki, 1.0, dt)
+    return [pi.update(y) for y in measurements]
+
+
+def plant_answers(submission, tau: float, dt: float, inputs: list) -> list[float]:
+    """What a fresh FirstOrderPlant of the student's returns, step by step, for these inputs."""
+    plant = submission.module("plant").FirstOrderPlant(tau, 1.0, dt)
+    return [number(plant.step(u), f"FirstOrderPlant.step({u:.6g})") for u in inputs]
+
+
 @pytest.mark.task("2.2")
 def test_closed_loop_applies_each_input_in_its_own_step(submission):
     """Each step n, does the PID get y[n], and does the plant get that same step's u[n] (no lag, no shift)?"""
-    steps = 30
-    r = submission.driver("hw2", "closed_loop_with_pi", 2.0, 1.0, 0.5, 0.1, steps)
-    y, u, pi_in, pi_out, plant_in = r["y"], r["u"], r["pi_in"], r["pi_out"], r["plant_in"]
+    steps, kp, ki, tau, dt = 30, 2.0, 1.0, 0.5, 0.1
+    r = closed_loop_with_pi(submission, kp, ki, tau, dt, steps)
+    y, u = r["y"], r["u"]
     order = "each step n: u[n] = pid.update(y[n]), then y[n+1] = plant.step(u[n])"
-    assert len(y) == len(u) == len(r["t"]) == steps + 1, f"closed_loop over {steps} steps: t, y and u need {steps + 1} samples"
-    assert len(pi_in) == len(plant_in) == steps, (
-        f"over {steps} steps pid.update was called {len(pi_in)} times and plant.step {len(plant_in)} times; {order}")
-    if not same(pi_in, y[:-1]):
-        n = next(i for i, (a, b) in enumerate(zip(pi_in, y)) if not agree(a, b))
-        shifted = " (y[n + 1]: the time index is off by one)" if same(pi_in, y[1:]) else ""
-        raise AssertionError(f"at step {n} the PID was given {pi_in[n]:.6g}, not y[{n}] = {y[n]:.6g}{shifted}; {order}")
-    if not same(plant_in, pi_out):
-        if same(plant_in[1:], pi_out[:-1]):
+    close(y[0], 0.0, "y[0], the plant's initial output")
+    answered = pi_answers(kp, ki, dt, y[:-1])
+    if not same(u[:-1], answered):
+        n = next(i for i, (a, b) in enumerate(zip(u, answered)) if not agree(a, b))
+        shifted = " (it was handed y[n + 1]: the time index is off by one)" if same(u[:-1], pi_answers(kp, ki, dt, y[1:])) else ""
+        raise AssertionError(f"u[{n}] = {u[n]:.6g}, but the PID answers {answered[n]:.6g} to y[0..{n}]{shifted}; {order}")
+    if u[-1] != u[-2]:
+        raise AssertionError(f"u[-1] = {u[-1]:.6g} must repeat u[-2] = {u[-2]:.6g}")
+    stepped = plant_answers(submission, tau, dt, u[:-1])
+    if not same(y[1:], stepped):
+        if same(y[1:], plant_answers(submission, tau, dt, [0.0] + u[:-2])):
             raise AssertionError("the control input lags one step behind: at step n the plant got the PID's output from "
                                  f"step n - 1 (time index off by one); {order}")
-        n = next(i for i, (a, b) in enumerate(zip(plant_in, pi_out)) if not agree(a, b))
-        raise AssertionError(f"at step {n} the plant got u = {plant_in[n]:.6g}, but the PID answered {pi_out[n]:.6g}; {order}")
-    if not same(y[1:], r["plant_out"]):
-        raise AssertionError("y[n+1] must be what plant.step(u[n]) returned at step n")
-    if not same(u[:-1], plant_in) or u[-1] != u[-2]:
-        shifted = " (shifted by one step: off by one)" if same(u[1:], plant_in) or same(u[:-2], plant_in[1:]) else ""
-        raise AssertionError(f"u[n] must be the input the plant got at step n, and u[-1] repeat u[-2]{shifted}")
+        n = next(i for i, (a, b) in enumerate(zip(y[1:], stepped)) if not agree(a, b))
+        raise AssertionError(f"y[{n + 1}] = {y[n + 1]:.6g}, but the plant answers {stepped[n]:.6g} to u[0..{n}]; {order}")
 
 
 @pytest.mark.task("2.2")
 def test_p_leaves_an_offset_and_pi_removes_it(submission):
     """In closed loop with a first-order plant, does P alone settle at kp/(1+kp) and PI at the setpoint?"""
-    r = submission.driver("hw2", "closed_loop_with_pi", 4.0, 0.0, 1.0, 0.01, 2000)
-    assert len(r["y"]) == len(r["t"]) == 2001, f"closed_loop over 2000 steps: expected 2001 samples, got {len(r['y'])}"
+    r = closed_loop_with_pi(submission, 4.0, 0.0, 1.0, 0.01, 2000)
     close(r["y"][-1], 0.8, "P control (kp = 4): final output kp / (1 + kp)", tol=1e-6)
-    r = submission.driver("hw2", "closed_loop_with_pi", 4.0, 4.0, 1.0, 0.01, 2000)
+    r = closed_loop_with_pi(submission, 4.0, 4.0, 1.0, 0.01, 2000)
     close(r["y"][-1], 1.0, "PI control: final output", tol=1e-4)
