@@ -123,6 +123,8 @@ def _one_thread() -> None:
     """Pool initializer: no orphans, and one thread (torch may already be loaded, and threaded, in
     the process forked from)."""
     die_with_parent()
+    if _LOCK_FD is not None:  # the lock is the parent's: a grading process left behind must not hold it
+        os.close(_LOCK_FD)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
@@ -165,6 +167,9 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
         return _grade_locked(course, a, everyone, out, jobs, force, isolation, progress, trial, seeded_only)
 
 
+_LOCK_FD: int | None = None  # the held lock's descriptor, which forked grading processes close
+
+
 @contextlib.contextmanager
 def class_lock(out: Path):
     """One `course grade` per output folder at a time: a second run on the same --out is refused
@@ -186,8 +191,11 @@ def class_lock(out: Path):
                               "wait for it to finish, or use another --out") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        global _LOCK_FD
+        _LOCK_FD = fd
         yield
     finally:
+        _LOCK_FD = None
         os.close(fd)
 
 
