@@ -13,18 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from grader.errors import ConfigError, CourseError  # noqa: F401  (raised here; importable from here too)
+
 PILLARS = ("information", "control", "optimization", "compression", "perception", "all five")
 STATUSES = ("built", "planned")
 TASK_ID = re.compile(r"^\d+\.\d+$")
 REPLY_MB_MAX = 512  # grader.protocol.MAX_MESSAGE, the largest frame the wire carries at all
-
-
-class ConfigError(ValueError):
-    """course.yaml could not be read; the message is one line with file, line and key."""
-
-
-class CourseError(Exception):
-    """A command could not do its job; the message is the one-line cause shown to the user."""
 
 
 @dataclass(frozen=True)

@@ -34,23 +34,7 @@ from pathlib import Path
 from grader import protocol, sandbox
 from grader.paths import SUITES
 from grader.config import Limits
-
-
-class StudentError(Exception):
-    """Student code raised, or could not run. `cause` is one of: error, missing, syntax,
-    not-implemented, timeout, crash, limit."""
-
-    def __init__(self, message: str, cause: str = "error", type_name: str = "", mro=(), where: str = "", tb: str = ""):
-        super().__init__(message)
-        self.cause = cause
-        self.type_name = type_name
-        self.mro = tuple(mro)
-        self.where = where
-        self.traceback = tb
-
-    def is_a(self, name: str) -> bool:
-        """Did the student raise an exception of (a subclass of) the builtin named `name`?"""
-        return self.cause == "error" and name in self.mro
+from grader.errors import StudentError  # noqa: F401  (raised here; importable from here too)
 
 
 MB = 1024 * 1024
@@ -439,7 +423,7 @@ class Submission:
         self.worker.imported.add(module)
 
     def inspect(self) -> dict:
-        """The worker's account of the submission (grader.worker.Worker.inspect), after importing
+        """The worker's account of the submission (grader.worker.Server.inspect), after importing
         every student module present: {"modules": [...], "classes": {"module.Class": [mro...]}}."""
         for module in self.worker.modules:
             if (self.path / f"{module}.py").is_file():

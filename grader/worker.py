@@ -24,7 +24,7 @@ from grader.config import Limits
 DRIVER_PACKAGE = "grader.suites."
 
 
-class Worker:
+class Server:
     def __init__(self, submission: str, modules: list[str]):
         self.submission = submission
         self.modules = set(modules)
@@ -65,10 +65,6 @@ class Worker:
             return None
         if op == "import":
             self.target(["module", request["module"]])
-            return None
-        if op == "release":
-            for h in request["handles"]:
-                self.handles.pop(h, None)
             return None
         if op == "inspect":
             return self.inspect()
@@ -183,7 +179,7 @@ def main(argv: list[str]) -> None:
     os.close(startup)
     sys.path.insert(0, config["submission"])
     seed_everything(zlib.crc32(b"course"))
-    Worker(config["submission"], config["modules"]).serve(sock)
+    Server(config["submission"], config["modules"]).serve(sock)
     os._exit(0)
 
 
