@@ -32,6 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import sandbox
 from grader.config import Assignment, Course, CourseError
 from grader.report import csv_cell, feedback_text, gradescope
 from grader.results import RunResult, printable, write_atomic, write_json
@@ -105,24 +106,10 @@ def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: st
                           trial=trial, seeded_only=seeded_only).to_dict()
 
 
-def die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when the process that started it dies (even by kill -9),
-    so no grading process outlives `course grade`; its workers die with it in turn."""
-    if sys.platform != "linux":
-        return
-    import ctypes
-    import signal
-
-    parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
-
-
 def _one_thread() -> None:
     """Pool initializer: no orphans, and one thread (torch may already be loaded, and threaded, in
     the process forked from)."""
-    die_with_parent()
+    sandbox.die_with_parent(os.getppid())
     if _LOCK_FD is not None:  # the lock is the parent's: a grading process left behind must not hold it
         os.close(_LOCK_FD)
     torch = sys.modules.get("torch")
@@ -141,7 +128,7 @@ def grade_one(course: Course, assignment: Assignment, submission: Path, isolatio
         budget = assignment.limits.grader_s + 60
         try:
             proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=budget,
-                                  preexec_fn=die_with_parent if sys.platform == "linux" else None)
+                                  preexec_fn=lambda: sandbox.die_with_parent(os.getppid()))
         except subprocess.TimeoutExpired:
             return ungradable_result(assignment, submission, f"grading took longer than {budget:g} s", isolation)
         if proc.returncode != 0:
@@ -212,8 +199,6 @@ def _writes(what: Path):
 
 def _grade_locked(course: Course, a: Assignment, everyone: list[Path], out: Path, jobs, force, isolation, progress,
                   trial, seeded_only) -> BatchSummary:
-    from grader import sandbox
-
     isolation = isolation or ("bwrap" if sandbox.bwrap_path() else "limits")
     summary = BatchSummary(isolation=isolation)
     todo = []

@@ -224,6 +224,19 @@ def drop_capabilities() -> None:
     ctypes.CDLL(None, use_errno=True).syscall(number, header, data)
 
 
+def die_with_parent(expected_parent: int | None = None, status: int = 1) -> None:
+    """Linux: this process gets SIGKILL when the one that started it dies (even by kill -9), so
+    no grading process or worker outlives `course grade`. With `expected_parent`, exit with
+    `status` at once if the parent is already gone (it died before the signal was armed)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if expected_parent is not None and os.getppid() != expected_parent:
+        os._exit(status)
+
+
 def protect_grading_process() -> None:
     """Linux: make the grading process non-dumpable, so that a worker of the same user (the
     fallback path) cannot read or write its memory through /proc/PID/mem or ptrace it."""

@@ -143,25 +143,12 @@ def describe(exc: BaseException, submission: str) -> dict:
     }
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Be killed (SIGKILL) when the process that started this one dies. Under bubblewrap that is
-    bwrap, which itself dies with the grading side (--die-with-parent)."""
-    if sys.platform == "linux":
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-
-
 def main(argv: list[str]) -> None:
-    die_with_parent()  # first: the grading side may be killed at any moment from here on
     fd = int(argv[0])
     config = json.loads(argv[1])
-    if config.get("parent") not in (None, os.getppid()):
-        os._exit(70)  # the grading side died before the line above took effect
+    # first: the grading side may be killed at any moment from here on (under bubblewrap the parent
+    # is bwrap, which itself dies with the grading side: --die-with-parent)
+    sandbox.die_with_parent(config.get("parent"), 70)
     sys.dont_write_bytecode = True
     startup = os.dup(2)  # the grading side reads this (startup.txt) when the worker cannot start
     out = os.open(config["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
