@@ -65,7 +65,7 @@ class InProcess:
     runs here as it runs on the grading side."""
 
     def __init__(self):
-        from grader.suites.hw2 import drivers
+        from grader.worker.drivers import hw2 as drivers
 
         self.drivers = drivers
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import paths
-from grader.config import Assignment, Course, CourseError
+from grader.config import Assignment, Course
+from grader.errors import CourseError
 
 MIN_WRONG = 15
 MIN_CORRECT = 4
@@ -60,10 +61,11 @@ class Variant:
 
 def load_variants(assignment: Assignment) -> tuple[list[Variant], list[Variant]]:
     """(WRONG, CORRECT) from the assignment's variants module; a missing module is an error."""
-    path = paths.suite_dir(assignment.id, "hidden") / "variants.py"
+    path = paths.suite_dir(assignment, "hidden") / "variants.py"
     if not path.is_file():
         raise CourseError(f"{assignment.id}: no variants to audit ({path} is missing)")
     spec = importlib.util.spec_from_file_location(f"_variants_{assignment.id}", path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     wrong, correct = list(module.WRONG), list(module.CORRECT)

@@ -21,8 +21,8 @@ import csv
 import hashlib
 import io
 import json
-import os
 import multiprocessing
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import sandbox
-from grader.config import Assignment, Course, CourseError
+from grader.config import Assignment, Course
+from grader.errors import CourseError
 from grader.report import csv_cell, feedback_text, gradescope
 from grader.results import RunResult, printable, write_atomic, write_json
+from grader.worker.confine import die_with_parent
 
 DONE = ".done"
 STUDENTS = "students"  # out/students/<name>/: one folder per student, apart from the class files
@@ -109,7 +111,7 @@ def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: st
 def _one_thread() -> None:
     """Pool initializer: no orphans, and one thread (torch may already be loaded, and threaded, in
     the process forked from)."""
-    sandbox.die_with_parent(os.getppid())
+    die_with_parent(os.getppid())
     if _LOCK_FD is not None:  # the lock is the parent's: a grading process left behind must not hold it
         os.close(_LOCK_FD)
     torch = sys.modules.get("torch")
@@ -128,7 +130,7 @@ def grade_one(course: Course, assignment: Assignment, submission: Path, isolatio
         budget = assignment.limits.grader_s + 60
         try:
             proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=budget,
-                                  preexec_fn=lambda: sandbox.die_with_parent(os.getppid()))
+                                  preexec_fn=lambda: die_with_parent(os.getppid()))
         except subprocess.TimeoutExpired:
             return ungradable_result(assignment, submission, f"grading took longer than {budget:g} s", isolation)
         if proc.returncode != 0:
@@ -146,7 +148,7 @@ def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs
     from grader.paths import suite_dir
 
     a = course.built(assignment_id)
-    if not suite_dir(a.id, "hidden").is_dir():
+    if not suite_dir(a, "hidden").is_dir():
         raise CourseError(f"{a.id}: the hidden suite is not here; `course grade` needs the instructor's copy")
     everyone = students(Path(submissions))
     out = Path(out)

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from grader import paths
-from grader.config import Course, CourseError
+from grader.config import Course
+from grader.errors import CourseError
 from grader.results import RunResult, write_json
 from grader.runner import run_assignment
 
@@ -23,7 +24,7 @@ def check(course: Course, assignment_id: str, path: Path | None = None, solution
         path = course.root / "solutions" / a.folder
         if not path.is_dir():
             raise CourseError(f"{path}: not found; --solution needs the instructor's copy of the course")
-        suites = ("public", "hidden")
+        suites: tuple[str, ...] = ("public", "hidden")
     else:
         path = Path(path) if path is not None else course.root / "assignments" / a.folder
         suites = ("public",)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from grader.config import ConfigError, CourseError, load_course
+from grader.config import load_course
+from grader.errors import ConfigError, CourseError
 
 
 def fail(message: str) -> None:
@@ -101,6 +102,7 @@ def grade(assignment, submissions, out, jobs, force):
     from grader.results import printable
 
     course = course_obj()
+    course.built(assignment)  # an unknown or planned id: one line, before any progress is shown
     total = len(students(submissions))
     with click.progressbar(length=total, label=f"grading {assignment}", file=sys.stderr) as bar:
         summary = run_grade(course, assignment, submissions, out, jobs=jobs, force=force, progress=lambda _: bar.update(1))
@@ -180,8 +182,8 @@ def release(out, check_only):
 @click.option("--out", type=click.Path(path_type=Path), default=Path("figures"), show_default=True, help="Folder for the PNG files.")
 def plot(assignment, path, solution, out):
     """Draw an assignment's figures from your code (PNG files in --out)."""
+    from grader.errors import StudentError
     from grader.plots import plot as draw
-    from grader.remote import StudentError
 
     try:
         paths = draw(course_obj(), assignment, out, path=path, solution=solution)

@@ -13,24 +13,13 @@ from pathlib import Path
 
 import yaml
 
-from grader.errors import ConfigError, CourseError  # noqa: F401  (raised here; importable from here too)
+from grader.errors import ConfigError, CourseError
+from grader.worker.contract import Limits
 
 PILLARS = ("information", "control", "optimization", "compression", "perception", "all five")
 STATUSES = ("built", "planned")
 TASK_ID = re.compile(r"^\d+\.\d+$")
-REPLY_MB_MAX = 512  # grader.protocol.MAX_MESSAGE, the largest frame the wire carries at all
-
-
-@dataclass(frozen=True)
-class Limits:
-    wall_s: float = 20.0  # wall-clock seconds one test may take
-    cpu_s: float = 60.0  # CPU seconds a worker process may use over its life
-    memory_mb: int = 4096  # address space of a worker process
-    output_kb: int = 256  # stdout + stderr a worker may write
-    grader_s: float = 300.0  # wall-clock seconds for one whole submission
-    reply_mb: int = 8  # the largest reply frame a worker may send (the grading side reads no more)
-    threads: int = 32  # threads of a worker's process tree, checked while the grading side waits
-    scratch_mb: int = 64  # a worker's scratch folder (/tmp in bubblewrap), checked while it waits
+REPLY_MB_MAX = 512  # grader.worker.protocol.MAX_MESSAGE, the largest frame the wire carries at all
 
 
 @dataclass(frozen=True)
@@ -53,6 +42,7 @@ class Assignment:
     tasks: tuple[Task, ...]
     limits: Limits
     preload: tuple[str, ...] = ()  # heavy libraries a worker imports before its limits apply
+    grader: Path | None = field(default=None, compare=False)  # the folder with suites/ and worker/drivers/ (paths.py)
 
     @property
     def built(self) -> bool:
@@ -217,6 +207,8 @@ def parse_course(text: str, root: Path, filename: str = "course.yaml") -> Course
         if a.id in seen:
             raise reader.fail(n, "assignments", f"duplicate assignment id '{a.id}'")
         seen.add(a.id)
+    grader = root / "grader" if (root / "grader" / "suites").is_dir() else None
+    assignments = [replace(a, grader=grader) for a in assignments]
     return Course(
         id=reader.scalar(c["id"], "course.id", str),
         title=reader.scalar(c["title"], "course.title", str),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
-from grader.config import CourseError
+from grader.errors import CourseError
 from grader.paths import course_root
 
 
@@ -33,7 +33,7 @@ def heldout_files() -> list[Path]:
     return sorted(p for p in datasets_dir().glob("*/heldout/*") if p.is_file() and p.name != "SHA256SUMS")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_text(split: str = "train") -> str:
     """The Shakespeare corpus: split "train" (seven plays) or "valid" (The Tempest, held out:
     only in the instructor's copy)."""
@@ -46,7 +46,7 @@ def load_text(split: str = "train") -> str:
 WITHHELD = 255  # the label a test image has where the held-out labels are not here
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_digits():
     """The 8x8 digits as (images uint8 (1797, 8, 8), labels uint8 (1797,), split uint8 (1797,)).
     The test split's labels come from datasets/digits/heldout/ (the instructor's copy); where that

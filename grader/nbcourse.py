@@ -13,7 +13,7 @@ For every built assignment, `source/<id>/<id>.ipynb`:
                `### BEGIN HIDDEN TESTS` / `### END HIDDEN TESTS`             (test cell, the task's points)
 
 The test cells run the course's own graders on the saved notebook in isolated workers
-(`grader.notebook.grade_task`) and end with the task's points, which nbgrader takes as the cell's
+(`grader.nbgrade.grade_task`) and end with the task's points, which nbgrader takes as the cell's
 partial credit. nbgrader's commands then work unchanged: generate_assignment, autograde, export.
 """
 
@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.config import Assignment, Course, CourseError
+from grader.config import Assignment, Course
+from grader.errors import CourseError
 from grader.release import BEGIN, END, HINT, FillTaskHeadings, solution_blocks
 
 SCHEMA_VERSION = 3
@@ -63,6 +64,7 @@ def split_module(text: str, filename: str, modules: tuple[str, ...]) -> tuple[li
         while start > 0 and lines[start - 1].startswith("#"):
             start -= 1
         end = starts[i + 1] if i + 1 < len(tree.body) else len(lines)
+        assert node.end_lineno is not None, "ast.parse sets it on every statement"
         while end > node.end_lineno and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
             end -= 1
         body = [line for line in lines[start:end] if not own.match(line)]
@@ -126,7 +128,7 @@ def handout_sections(text: str) -> tuple[str, dict[str, str]]:
 def cell(kind: str, source: str, cell_id: str, nbgrader_cell: bool = True, *, solution=False, grade=False, locked=False,
          points: float | None = None) -> dict:
     """A cell; an `nbgrader_cell` carries nbgrader's metadata with `cell_id` as their grade_id."""
-    c = {"cell_type": kind, "id": cell_id, "metadata": {}, "source": source}
+    c: dict = {"cell_type": kind, "id": cell_id, "metadata": {}, "source": source}
     if nbgrader_cell:
         meta = {"grade": grade, "grade_id": cell_id, "locked": locked, "schema_version": SCHEMA_VERSION,
                 "solution": solution, "task": False}
@@ -180,7 +182,7 @@ def build_notebook(course: Course, a: Assignment) -> dict:
             else:
                 cells.append(cell("code", "\n\n\n".join(nbgrader_markers(c.text) for c in run), cell_id, solution=True))
         tests = (f"# Task {task.id} ({task.points:g} points): the course's graders on this notebook as saved.\n"
-                 "from grader.notebook import grade_task\n\n"
+                 "from grader.nbgrade import grade_task\n\n"
                  f'grade_task("{a.id}", "{task.id}")\n'
                  "### BEGIN HIDDEN TESTS\n"
                  f'grade_task("{a.id}", "{task.id}", hidden=True)\n'

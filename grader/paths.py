@@ -1,9 +1,39 @@
-"""Where things are: the course root, an assignment's folders, its suites and snapshots."""
+"""Where things are: the course root, and an assignment's folders, found by convention.
+
+An assignment `<id>` is its course.yaml entry and these folders (docs/adding-an-assignment.md):
+
+    solutions/<folder>/                the reference code and the handout (instructor)
+    assignments/<folder>/              the student files, generated from solutions/ by `course release`
+    grader/suites/<id>/public/         public tests (pytest, on the grading side)
+    grader/suites/<id>/hidden/         hidden tests, variants.py for `course audit` (instructor)
+    grader/suites/<id>/conftest.py     shared fixtures, optional
+    grader/suites/<id>/figures.py      `make(submission, out)` for `course plot`, optional
+    grader/suites/<id>/snapshots.py    `make(submission)` for `course snapshot`, optional;
+    grader/suites/<id>/_snapshots/     ... and the values it stored
+    grader/worker/drivers/<id>.py      code run beside student code in the worker, optional
+
+`grader/` is the course root's own when it has one (a checkout, a release), else this package's.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Protocol
+
+
+class AssignmentRef(Protocol):
+    """What these functions read of a grader.config.Assignment."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def grader(self) -> Path | None: ...
 
 PACKAGE = Path(__file__).resolve().parent
 SUITES = PACKAGE / "suites"
@@ -21,13 +51,45 @@ def course_root() -> Path:
     return PACKAGE.parent
 
 
-def suite_dir(assignment_id: str, kind: str) -> Path:
-    """`kind` is "public" or "hidden"."""
-    return SUITES / assignment_id / kind
+def grader_dir(assignment: AssignmentRef) -> Path:
+    return assignment.grader or PACKAGE
 
 
-def snapshot_dir(assignment_id: str) -> Path:
-    return SUITES / assignment_id / "_snapshots"
+def suite_dir(assignment: AssignmentRef, kind: str | None = None) -> Path:
+    """The assignment's suite folder, or its `kind` ("public" or "hidden") tests."""
+    folder = grader_dir(assignment) / "suites" / assignment.id
+    return folder / kind if kind else folder
+
+
+def snapshot_file(assignment: AssignmentRef) -> Path:
+    return suite_dir(assignment) / "_snapshots" / "reference.json"
+
+
+def drivers_file(assignment: AssignmentRef) -> Path:
+    return grader_dir(assignment) / "worker" / "drivers" / f"{assignment.id}.py"
+
+
+def drivers_source(assignment: AssignmentRef) -> str:
+    """The assignment's drivers as source ("" when it has none), for the worker."""
+    path = drivers_file(assignment)
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def suite_module(assignment: AssignmentRef, name: str) -> ModuleType | None:
+    """`grader/suites/<id>/<name>.py` as a module (figures, snapshots), or None if there is none."""
+    path = suite_dir(assignment) / f"{name}.py"
+    if not path.is_file():
+        return None
+    if suite_dir(assignment).resolve().parent == SUITES.resolve():
+        return importlib.import_module(f"grader.suites.{assignment.id}.{name}")
+    key = f"_course_suite_{assignment.id}_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, path)
+        assert spec is not None and spec.loader is not None, path
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
 
 
 def workspace_state(root: Path) -> Path:

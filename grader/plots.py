@@ -3,21 +3,21 @@ in an isolated worker and drawn on the grading side by `grader/suites/<id>/figur
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 from pathlib import Path
 
-from grader.config import Course, CourseError
+from grader import paths
+from grader.config import Course
+from grader.errors import CourseError
 from grader.notebook import submission_folder
 from grader.remote import Submission
 
 
 def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None, solution: bool = False) -> list[Path]:
     a = course.built(assignment_id)
-    try:
-        figures = importlib.import_module(f"grader.suites.{a.id}.figures")
-    except ModuleNotFoundError:
-        raise CourseError(f"{a.id} has no figures") from None
+    figures = paths.suite_module(a, "figures")
+    if figures is None:
+        raise CourseError(f"{a.id} has no figures ({paths.suite_dir(a) / 'figures.py'} is missing)")
     folder = course.root / ("solutions" if solution else "assignments") / a.folder if path is None else Path(path)
     if not folder.exists():
         raise CourseError(f"{folder}: no such folder")
@@ -27,7 +27,7 @@ def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None
 
     isolation = "bwrap" if sandbox.bwrap_path() else "limits"
     with submission_folder(folder, course, a) as modules:
-        sub = Submission(modules, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), isolation, a.preload)
+        sub = Submission.of(a, modules, isolation, replace(a.limits, wall_s=a.limits.grader_s))
         try:
             sub.begin_test("plot", 0)
             return figures.make(sub, out)

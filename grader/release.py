@@ -17,13 +17,15 @@ A solution block, inside a function:
 
 from __future__ import annotations
 
-import re
 import hashlib
+import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.config import Assignment, Course, CourseError
+from grader.config import Assignment, Course
+from grader.errors import CourseError
 
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION (?P<task>\d+\.\d+)\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
@@ -57,6 +59,7 @@ def solution_blocks(text: str, filename: str) -> list[Block]:
             if open_at is None:
                 raise ReleaseError(f"{filename}:{i + 1}: END SOLUTION without a BEGIN SOLUTION")
             m = BEGIN.match(lines[open_at])
+            assert m is not None, "open_at is only set on a BEGIN line"
             function = _enclosing_function(lines, open_at, len(m["indent"]))
             if function is None:
                 raise ReleaseError(f"{filename}:{open_at + 1}: a solution block must be inside a function")
@@ -89,7 +92,9 @@ class StripSolutions:
         for b in solution_blocks(text, filename):
             if b.task not in self.tasks:
                 raise ReleaseError(f"{filename}:{b.start + 1}: task {b.task} is not in course.yaml")
-            indent = BEGIN.match(lines[b.start])["indent"]
+            m = BEGIN.match(lines[b.start])
+            assert m is not None, "a block starts on its BEGIN line"
+            indent = m["indent"]
             out += lines[last : b.start]
             out += [line for line in b.body if HINT.match(line)]
             out.append(f'{indent}raise NotImplementedError("Task {b.task}: {b.function} is not implemented yet")')
@@ -124,7 +129,7 @@ def student_files(course: Course, assignment: Assignment) -> dict[str, str | byt
     src = course.root / "solutions" / assignment.folder
     if not src.is_dir():
         raise ReleaseError(f"{src}: missing; a built assignment needs its solutions folder")
-    steps = {".py": [StripSolutions(assignment)], ".md": [FillTaskHeadings(assignment)]}
+    steps: dict[str, list[Callable[[str, str], str]]] = {".py": [StripSolutions(assignment)], ".md": [FillTaskHeadings(assignment)]}
     out: dict[str, str | bytes] = {}
     for path in sorted(src.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts:

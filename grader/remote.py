@@ -6,10 +6,11 @@ Suites reach student code only through this seam:
     info.entropy([0.5, 0.5])                      # call a function
     ctrl = submission.module("pid").PID(kp=1.0)   # construct an object ...
     ctrl.update(0.3)                              # ... and call its methods
-    submission.driver("hw2", "train_mlp", ctrl, steps=100)   # run a grader driver beside it
+    submission.driver("train_mlp", ctrl, steps=100)   # run one of the assignment's drivers beside it
 
-Each call crosses to a warm worker process (`grader.worker`) and returns plain data, or a
-`RemoteObject` for anything else. The worker is restarted after a crash or a timeout; a function
+Each call crosses to the submission's worker process (`grader.worker`, forked from a warm parent
+that is kept for the next submission) and returns plain data, or a `RemoteObject` for anything
+else. The worker is forked again after a crash or a timeout; a function
 that ran past the time limit once is not called again in the same run (it would only time out
 again), which keeps a submission with an endless loop from costing one limit per test.
 """
@@ -17,6 +18,7 @@ again), which keeps a submission with an endless loop from costing one limit per
 from __future__ import annotations
 
 import ast
+import atexit
 import functools
 import json
 import os
@@ -28,13 +30,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from grader import protocol, sandbox
-from grader.paths import SUITES
-from grader.config import Limits
-from grader.errors import StudentError  # noqa: F401  (raised here; importable from here too)
+from grader import paths, sandbox
+from grader.errors import StudentError
+from grader.worker import contract, protocol
+from grader.worker.contract import Limits
+
+if TYPE_CHECKING:
+    from grader.config import Assignment
 
 
 MB = 1024 * 1024
@@ -65,105 +70,277 @@ def _describe_exit(code: int | None, isolation: str = "limits") -> tuple[str, st
     return "crash", f"the worker process exited with status {code} (sys.exit or os._exit in your code?)"
 
 
+class ParentProcess:
+    """A warm parent (grader.worker.server.Parent) and the folders it works in, on the grading side.
+
+    One per grading process and assignment configuration, started on first use and kept warm:
+    each submission's worker is forked from it (`fork`), ended by it (`end`), and the scratch
+    folder it shares with its workers is emptied in between (`clean`), so a worker starts with
+    nothing that an earlier one left. Under bubblewrap the student's files are copied into
+    `staged` (seen as /submission) before the fork; nothing else of any student is ever there.
+    """
+
+    def __init__(self, config: contract.ParentConfig, isolation: str):
+        self.config = config
+        self.isolation = isolation  # "bwrap" or "limits"
+        self.owner = os.getpid()
+        self.home = Path(tempfile.mkdtemp(prefix="course-worker-"))
+        self.scratch = self.home / "tmp"  # /tmp of the workers under bubblewrap
+        self.staged = self.home / "submission"
+        self.scratch.mkdir()
+        self.staged.mkdir()
+        parent, child = socket.socketpair()
+        argv = [sys.executable, "-I", "-m", "grader.worker", str(child.fileno())]
+        cwd: str | None = str(self.scratch)
+        if isolation == "bwrap":
+            argv = sandbox.bwrap_prefix(self.scratch, self.staged) + ["--"] + argv
+            cwd = None
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "OMP_NUM_THREADS": "1",
+               "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+        if isolation != "bwrap":  # temporary files go to the scratch folder, where scratch_mb counts them
+            env["TMPDIR"] = str(self.scratch)
+        with open(self.home / "startup.txt", "wb") as startup:  # errors before the parent is serving
+            self.proc = subprocess.Popen(
+                argv, pass_fds=[child.fileno()], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                stdout=startup, stderr=startup, start_new_session=True,
+            )
+        child.close()
+        self.sock = parent
+        self.bwrap_exe = os.path.realpath(sandbox.bwrap_path() or "/") if isolation == "bwrap" else None
+        protocol.send(self.sock, config.to_message())
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def worker_pid(self) -> int | None:
+        """The current worker's pid as this machine sees it: the child of the parent's Python
+        process (under bubblewrap, below bwrap's own two processes)."""
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop(0)
+            children = _children(pid)
+            if self.bwrap_exe is None or _exe(pid) != self.bwrap_exe:
+                return children[0] if children else None
+            todo += children
+        return None
+
+    def inside(self, path: Path) -> Path:
+        """Where a worker sees `path` of the scratch folder."""
+        return Path("/tmp") / path.relative_to(self.scratch) if self.isolation == "bwrap" else path
+
+    def fork(self, submission: Path, modules: list[str]) -> socket.socket:
+        """A new worker for `submission`; its socket. The previous worker, if any, is ended first."""
+        if self.isolation == "bwrap":
+            _remove_contents(self.staged)
+            _stage(submission, self.staged)
+            seen_as = sandbox.SUBMISSION
+        else:
+            seen_as = str(submission)
+        ours, theirs = socket.socketpair()
+        request: contract.Fork = {"op": "fork", "submission": seen_as, "modules": list(modules),
+                                  "output": str(self.inside(self.scratch / "output.txt")),
+                                  "startup": str(self.inside(self.scratch / "startup.txt"))}
+        try:
+            protocol.send(self.sock, request)
+            socket.send_fds(self.sock, [b"F"], [theirs.fileno()])
+            reply = protocol.recv(self.sock, time.monotonic() + 60)
+        finally:
+            theirs.close()
+        if not reply.get("ok"):
+            ours.close()
+            raise protocol.ProtocolError(str(reply.get("error", "the parent refused to fork")))
+        return ours
+
+    def end(self, grace: float = 0.0) -> int | None:
+        """Kill the current worker (after `grace` seconds to exit by itself): its exit status, None
+        if the parent itself is gone (then it is stopped, and the next fork starts another)."""
+        try:
+            protocol.send(self.sock, {"op": "end", "grace": grace})
+            reply = protocol.recv(self.sock, time.monotonic() + grace + 30)
+        except (OSError, EOFError, TimeoutError, protocol.ProtocolError):
+            self.stop()
+            return None
+        return reply.get("status")
+
+    def clean(self) -> None:
+        """Empty the scratch folder (and the staged submission): nothing carries to the next worker."""
+        _remove_contents(self.scratch)
+        _remove_contents(self.staged)
+
+    def startup_error(self) -> str:
+        return _last_line(self.home / "startup.txt")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.sock.close()
+        _remove(self.home)
+
+
+_PARENTS: dict[str, ParentProcess] = {}  # warm parents of this grading process, by configuration
+
+
+def warm_parent(config: contract.ParentConfig, isolation: str) -> ParentProcess:
+    """This process's warm parent for `config`, started if there is none (or it died); parents of
+    other configurations are stopped (a grading process works on one assignment at a time)."""
+    key = json.dumps([isolation, config.to_message()], sort_keys=True)
+    for other in [k for k, p in _PARENTS.items() if p.owner != os.getpid()]:
+        del _PARENTS[other]  # inherited from the process this one was forked from: not ours
+    parent = _PARENTS.get(key)
+    if parent is not None and not parent.alive():
+        parent.stop()
+        parent = None
+    if parent is None:
+        for other in list(_PARENTS):
+            _PARENTS.pop(other).stop()
+        parent = _PARENTS[key] = ParentProcess(config, isolation)
+    return parent
+
+
+@atexit.register
+def stop_parents() -> None:
+    for key in list(_PARENTS):
+        parent = _PARENTS.pop(key)
+        if parent.owner == os.getpid():
+            parent.stop()
+
+
+STAGED_MB = 256  # the most a submission folder may hold (bubblewrap copies it for its worker)
+
+
+def _stage(submission: Path, into: Path) -> None:
+    """Copy a submission folder for a worker under bubblewrap: files and folders, symlinks as
+    links (a link then points where it points inside the sandbox), no caches."""
+    total = 0
+    for folder, dirs, files in os.walk(submission):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        rel = Path(folder).relative_to(submission)
+        (into / rel).mkdir(exist_ok=True)
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            src = os.path.join(folder, name)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), into / rel / name)
+            elif os.path.isfile(src):
+                total += os.path.getsize(src)
+                if total > STAGED_MB * MB:
+                    raise StudentError(f"the submission folder holds more than {STAGED_MB} MB", "limit")
+                shutil.copyfile(src, into / rel / name, follow_symlinks=False)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+
+
+def _remove_contents(folder: Path) -> None:
+    for entry in list(os.scandir(folder)) if folder.is_dir() else ():
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            _remove(path)
+        else:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with _open_own(path) as f:
+            lines = f.read(64 * 1024).decode(errors="replace").strip().splitlines()
+    except (OSError, TypeError):
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+class _Child:
+    """The worker a warm parent forked, as the grading side sees it (for `Worker.proc`)."""
+
+    def __init__(self, parent: ParentProcess):
+        self.parent = parent
+        self.pid = parent.worker_pid()  # its pid on this machine (None: not found, it died at once)
+
+
 class Worker:
-    """One worker process, started on demand and restarted after it dies.
+    """The current worker of one submission, forked from the warm parent; forked again after it
+    dies, and ended (its scratch emptied) when the submission is done.
 
     While it waits for a reply the grading side looks at the worker every
-    `protocol.WAIT_SLICE` seconds (never on a reply that comes at once) and kills it when it is
-    over `limits.threads` (threads of its process tree, bwrap's own processes aside) or
-    `limits.scratch_mb` (its workdir: /tmp and HOME under bubblewrap; cwd and TMPDIR in the
+    `protocol.WAIT_SLICE` seconds (never on a reply that comes at once) and ends it when it is
+    over `limits.threads` (threads of the parent's process tree, bwrap's own processes aside) or
+    `limits.scratch_mb` (the scratch folder: /tmp and HOME under bubblewrap; cwd and TMPDIR in the
     fallback, which has no private /tmp; output.txt and startup.txt included, every file or
     folder counting at least 4 KB).
     A reply frame over `limits.reply_mb` is refused before it is read.
     """
 
-    def __init__(self, submission: Path, modules: list[str], limits: Limits, isolation: str, preload=()):
+    def __init__(self, submission: Path, modules: list[str], limits: Limits, isolation: str, preload=(),
+                 assignment: str = "", drivers: str = ""):
         self.submission = Path(submission).resolve()
         self.modules = list(modules)
         self.limits = limits
         self.isolation = isolation  # "bwrap" or "limits"
-        self.preload = list(preload)
-        self.proc: subprocess.Popen | None = None
+        self.config = contract.ParentConfig(
+            assignment=assignment, limits=limits, preload=tuple(preload), drivers=drivers,
+            require_filter=sys.platform == "linux",  # a report never claims a filter that is not there
+            # the fallback parent dies with this process (PR_SET_PDEATHSIG: strictly, with the thread
+            # that starts it, so start parents from a thread that outlives them); under bwrap its
+            # parent is bwrap, which has --die-with-parent
+            parent=None if isolation == "bwrap" else os.getpid(),
+        )
+        self.parent: ParentProcess | None = None
+        self.proc: _Child | None = None
         self.sock: socket.socket | None = None
         self.workdir: Path | None = None
         self.generation = 0
         self.output_seen = 0
+        self.imported: set[str] = set()
 
     @property
     def output_path(self) -> Path:
+        if self.workdir is None:
+            raise FileNotFoundError("the worker is not running")
         return self.workdir / "output.txt"
 
+    def prepare(self) -> None:
+        """Start (or find) the warm parent, without waiting for it to be ready."""
+        self.parent = warm_parent(self.config, self.isolation)
+
     def start(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="course-worker-"))
-        parent, child = socket.socketpair()
-        inside_out = "/tmp/output.txt" if self.isolation == "bwrap" else str(self.workdir / "output.txt")
-        config = {
-            "submission": str(self.submission),
-            "modules": self.modules,
-            "limits": asdict(self.limits),
-            "output": inside_out,
-            "preload": self.preload,
-            "require_filter": sys.platform == "linux",  # a report never claims a filter that is not there
-            # the fallback worker dies with this process (PR_SET_PDEATHSIG: strictly, with the thread
-            # that starts it, so start workers from a thread that outlives them); under bwrap its
-            # parent is bwrap, which has --die-with-parent
-            "parent": None if self.isolation == "bwrap" else os.getpid(),
-        }
-        argv = [sys.executable, "-I", "-m", "grader.worker", str(child.fileno()), json.dumps(config)]
-        cwd = str(self.workdir)
-        if self.isolation == "bwrap":
-            argv = sandbox.bwrap_prefix(self.submission, self.workdir) + ["--"] + argv
-            cwd = None
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "OMP_NUM_THREADS": "1",
-               "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
-        if self.isolation != "bwrap":  # temporary files go to the workdir, where scratch_mb counts them
-            env["TMPDIR"] = cwd
-        with open(self.workdir / "startup.txt", "wb") as startup:  # errors before the worker is running
-            self.proc = subprocess.Popen(
-                argv, pass_fds=[child.fileno()], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=startup, start_new_session=True,
-            )
-        child.close()
-        self.sock = parent
+        self.parent = warm_parent(self.config, self.isolation)
+        try:
+            self.sock = self.parent.fork(self.submission, self.modules)
+        except (OSError, EOFError, TimeoutError, protocol.ProtocolError) as exc:
+            startup = self.parent.startup_error()
+            self.parent.stop()
+            raise StudentError(f"the worker could not start: {startup or exc}", "crash") from None
+        self.proc = _Child(self.parent)
+        self.workdir = self.parent.scratch
         self.generation += 1
         self.output_seen = 0
-        self.imported: set[str] = set()
-        self._bwrap_exe = os.path.realpath(sandbox.bwrap_path() or "/") if self.isolation == "bwrap" else None
+        self.imported = set()
 
     def stop(self, grace: float = 0.0) -> int | None:
-        """Kill the worker and its process group (after `grace` seconds to exit by itself);
+        """End the worker (after `grace` seconds to exit by itself) and empty its scratch folder;
         return its exit status."""
         code = None
-        if self.proc is not None:
-            if grace:
-                try:
-                    self.proc.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    pass
-            if self.proc.poll() is None:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                code = self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                code = None
+        if self.proc is not None and self.parent is not None:
+            code = self.parent.end(grace)
+            if self.parent.alive():
+                self.parent.clean()
         if self.sock is not None:
             self.sock.close()
-        if self.workdir is not None:
-            _remove(self.workdir)
         self.proc = self.sock = self.workdir = None
         return code
 
     def startup_error(self) -> str:
-        """The last line the worker (or bwrap) wrote before it began serving, if any."""
-        try:
-            with _open_own(self.workdir / "startup.txt") as f:
-                lines = f.read(64 * 1024).decode(errors="replace").strip().splitlines()
-        except (OSError, TypeError):
+        """The last line the worker (or its parent, or bwrap) wrote before it began serving, if any."""
+        if self.workdir is None or self.parent is None:
             return ""
-        return lines[-1][:300] if lines else ""
+        return _last_line(self.workdir / "startup.txt") or self.parent.startup_error()
 
     def output_size(self) -> int:
         try:
@@ -186,7 +363,8 @@ class Worker:
     def threads(self, stop_above: int) -> int:
         """Threads of the worker's process tree (bwrap's own processes aside), found through
         /proc/PID/task/TID/children; the count stops once it is past `stop_above`."""
-        total, todo = 0, [self.proc.pid]
+        assert self.parent is not None
+        total, todo = 0, [self.parent.proc.pid]
         while todo and total <= stop_above:
             pid = todo.pop()
             try:
@@ -195,7 +373,7 @@ class Worker:
                 tasks = os.listdir(f"/proc/{pid}/task")
             except OSError:
                 continue  # gone
-            if self._bwrap_exe is None or _exe(pid) != self._bwrap_exe:
+            if self.parent.bwrap_exe is None or _exe(pid) != self.parent.bwrap_exe:
                 at = status.find(b"\nThreads:")
                 total += int(status[at + 9 : status.index(b"\n", at + 1)]) if at >= 0 else 1
                 if total > stop_above:
@@ -211,14 +389,17 @@ class Worker:
     def scratch_bytes(self, stop_above: int) -> int:
         """Disk space the workdir holds (every file or folder counting at least 4 KB, so many
         empty files count too); the walk stops once the count is past `stop_above`."""
-        total, todo = 0, [str(self.workdir)]
+        if self.workdir is None:
+            return 0
+        workdir = self.workdir
+        total, todo = 0, [str(workdir)]
         while todo and total <= stop_above:
             folder = todo.pop()
             try:
                 entries = os.scandir(folder)
             except PermissionError:  # a folder the student made unreadable: it is ours, open it
                 try:
-                    _unlock(self.workdir, folder)
+                    _unlock(workdir, folder)
                     entries = os.scandir(folder)
                 except OSError:
                     continue
@@ -244,10 +425,11 @@ class Worker:
         if self.scratch_bytes(self.limits.scratch_mb * MB) > self.limits.scratch_mb * MB:
             raise _OverLimit(f"wrote more than the {self.limits.scratch_mb} MB scratch-space limit")
 
-    def request(self, message: dict, deadline: float):
+    def request(self, message: contract.Request, deadline: float):
         """Send one request; return the decoded reply or raise StudentError."""
         if self.proc is None:
             self.start()
+        assert self.sock is not None
         try:
             protocol.send(self.sock, message)
             reply = protocol.recv(self.sock, deadline, self.limits.reply_mb * MB, self.check_resources)
@@ -276,7 +458,7 @@ class Worker:
             raise StudentError("the worker sent a malformed reply", "crash")
         if reply["ok"]:
             return reply["value"]
-        raise _student_error(reply["error"])
+        raise _student_error(reply["error"], self.modules)
 
 
 def _open_own(path: Path):
@@ -287,6 +469,17 @@ def _open_own(path: Path):
         os.close(fd)
         raise OSError(f"{path} is not a regular file")
     return os.fdopen(fd, "rb")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return found
 
 
 def _exe(pid: int) -> str | None:
@@ -327,12 +520,12 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _student_error(error: dict) -> StudentError:
+def _student_error(error: dict, modules: list[str]) -> StudentError:
     t, where = str(error.get("type", "Exception")), str(error.get("where", ""))
     message = str(error.get("message", ""))
     at = f" at {where}" if where else ""
     mro = error.get("mro", ())
-    if t == "ModuleNotFoundError" and "No module named" in message:
+    if t == "ModuleNotFoundError" and message.split("No module named ")[-1].strip("'") in modules:
         return StudentError(f"file not found in the submission: {message.split()[-1].strip(chr(39))}.py", "missing", t, mro)
     if "SyntaxError" in mro:
         return StudentError(f"{t}{at}: {message}", "syntax", t, mro, where)
@@ -346,16 +539,25 @@ def _student_error(error: dict) -> StudentError:
 
 
 class Submission:
-    """Student code behind the seam; one warm worker, a per-test deadline and a timeout memo."""
+    """Student code behind the seam; one worker, a per-test deadline and a timeout memo."""
 
-    def __init__(self, path: Path, modules: list[str], limits: Limits, isolation: str = "limits", preload=()):
+    def __init__(self, path: Path, modules: list[str], limits: Limits, isolation: str = "limits", preload=(),
+                 assignment: str = "", drivers: str = ""):
         self.path = Path(path)
         self.limits = limits
-        self.worker = Worker(path, modules, limits, isolation, preload)
+        self.worker = Worker(path, modules, limits, isolation, preload, assignment, drivers)
+        self.drivers = drivers
+        self.worker.prepare()  # the parent starts now, while the grading side collects its tests
         self.deadline = time.monotonic() + limits.wall_s
         self.timed_out: dict[str, str] = {}  # what ran past the limit -> the test where it did
         self.current_test = ""
         self.seed = 0
+
+    @classmethod
+    def of(cls, assignment: Assignment, path: Path, isolation: str = "limits", limits: Limits | None = None) -> Submission:
+        """A submission of `assignment`: its modules, limits, preloads and drivers."""
+        return cls(path, list(assignment.modules), limits or assignment.limits, isolation, assignment.preload,
+                   assignment.id, paths.drivers_source(assignment))
 
     @property
     def isolation(self) -> str:
@@ -366,7 +568,7 @@ class Submission:
         self.seed = seed
         self.deadline = time.monotonic() + self.limits.wall_s
         self.worker.new_output()
-        self._request({"op": "seed", "seed": seed}, key=None)
+        self._request(contract.seed(seed), key=None)
 
     def printed(self) -> str:
         return self.worker.new_output()
@@ -374,7 +576,7 @@ class Submission:
     def close(self) -> None:
         self.worker.stop()
 
-    def _request(self, message: dict, key: str | None):
+    def _request(self, message: contract.Request, key: str | None):
         if key is not None and key in self.timed_out:
             raise StudentError(
                 f"not run: {key} ran past the time limit in {self.timed_out[key]} and is not called again", "timeout"
@@ -391,15 +593,15 @@ class Submission:
 
     def _restarted(self) -> None:
         """After a restart the new worker gets the current test's seed before anything else."""
-        self.worker.request({"op": "seed", "seed": self.seed}, self.deadline)
+        self.worker.request(contract.seed(self.seed), self.deadline)
 
-    def call(self, message: dict, key: str):
+    def call(self, message: contract.Request, key: str):
         if self.worker.proc is None:
             self.worker.start()
             self._restarted()
         return protocol.decode(self._request(message, key), self._handle)
 
-    def _handle(self, tag: dict) -> "RemoteObject":
+    def _handle(self, tag: dict) -> RemoteObject:
         return RemoteObject(self, int(tag["__handle__"]), str(tag.get("type", "object")), bool(tag.get("callable")))
 
     def encode_args(self, args, kwargs) -> tuple:
@@ -411,15 +613,20 @@ class Submission:
 
         return protocol.encode(list(args), keep), protocol.encode(dict(kwargs), keep)
 
-    def module(self, name: str) -> "RemoteModule":
+    def module(self, name: str) -> RemoteModule:
         return RemoteModule(self, name)
 
     def ensure_imported(self, module: str) -> None:
         """Import a student module once per worker, so a module that hangs or fails at import is
-        charged once (as `import <module>`), not once per function."""
+        charged once (as `import <module>`), not once per function. The assignment's modules it
+        imports are imported first, each on its own: a module that hangs at import costs its time
+        limit once, not once more for every module that imports it (a notebook's modules all do)."""
         if self.worker.proc is not None and module in self.worker.imported:
             return
-        self.call({"op": "import", "module": module}, f"import {module}")
+        for other in student_imports(self.path / f"{module}.py", tuple(self.worker.modules)):
+            if other != module and (self.path / f"{other}.py").is_file():
+                self.ensure_imported(other)
+        self.call(contract.import_(module), f"import {module}")
         self.worker.imported.add(module)
 
     def inspect(self) -> dict:
@@ -431,26 +638,45 @@ class Submission:
                     self.ensure_imported(module)
                 except StudentError:
                     pass
-        return self.call({"op": "inspect"}, "inspect")
+        return self.call(contract.inspect(), "inspect")
 
-    def driver(self, assignment: str, name: str, *args, **kwargs):
-        """Run `grader/suites/<assignment>/drivers.py:<name>` inside the worker. The student modules
-        it imports are imported first, on their own, so one that hangs at import is charged once."""
-        for module in driver_imports(assignment, name):
+    def driver(self, name: str, *args, **kwargs):
+        """Run `name` of the assignment's drivers (grader/worker/drivers/<id>.py) inside the worker.
+        The student modules it imports are imported first, on their own, so one that hangs at
+        import is charged once."""
+        for module in driver_imports(self.drivers, name):
             if (self.path / f"{module}.py").is_file():
                 self.ensure_imported(module)
         a, k = self.encode_args(args, kwargs)
-        target = ["driver", f"grader.suites.{assignment}.drivers"]
-        return self.call({"op": "call", "target": target, "name": name, "args": a, "kwargs": k}, f"driver {name}")
+        return self.call(contract.call(["drivers", None], name, a, k), f"driver {name}")
+
+
+def student_imports(path: Path, modules: tuple[str, ...]) -> list[str]:
+    """The assignment's modules that a student module imports at its top level, in order, read
+    from its source here (not run); none if the file cannot be read or parsed."""
+    try:
+        if os.stat(path, follow_symlinks=False).st_size > 2_000_000:
+            return []
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return []
+    found: list[str] = []
+    for node in tree.body:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        found += [n for n in names if n in modules and n not in found]
+    return found
 
 
 @functools.cache
-def driver_imports(assignment: str, name: str) -> tuple[str, ...]:
+def driver_imports(source: str, name: str) -> tuple[str, ...]:
     """The student modules a driver imports by name (`importlib.import_module("huffman")`), in it or
     in the module-level functions it calls, read from the drivers' source on the grading side."""
-    tree = ast.parse((SUITES / assignment / "drivers.py").read_text())
+    tree = ast.parse(source)
     functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
-    found, seen, todo = [], set(), [name]
+    found: list[str] = []
+    seen: set[str] = set()
+    todo = [name]
     while todo:
         fn = functions.get(todo.pop())
         if fn is None or fn.name in seen:
@@ -461,7 +687,8 @@ def driver_imports(assignment: str, name: str) -> tuple[str, ...]:
                 continue
             callee = node.func
             if isinstance(callee, ast.Attribute) and callee.attr == "import_module" and node.args \
-                    and isinstance(node.args[0], ast.Constant) and node.args[0].value not in found:
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str) \
+                    and node.args[0].value not in found:
                 found.append(node.args[0].value)
             elif isinstance(callee, ast.Name):
                 todo.append(callee.id)
@@ -484,7 +711,7 @@ class _Remote:
         if name.startswith("_"):
             raise AttributeError(name)
         self._before()
-        value = self._sub.call({"op": "getattr", "target": self._target(), "name": name}, self._key(name))
+        value = self._sub.call(contract.getattr_(self._target(), name), self._key(name))
         if isinstance(value, dict) and value.get("__callable__") is True:
             return RemoteFunction(self._sub, self._target(), name, self._key(name))
         return value
@@ -514,8 +741,7 @@ class RemoteFunction:
 
     def __call__(self, *args, **kwargs):
         a, k = self._sub.encode_args(args, kwargs)
-        message = {"op": "call", "target": self._target, "name": self._name, "args": a, "kwargs": k}
-        return self._sub.call(message, self.key)
+        return self._sub.call(contract.call(self._target, self._name, a, k), self.key)
 
     def __repr__(self):
         return f"<student function {self.key}>"

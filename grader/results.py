@@ -88,7 +88,7 @@ class RunResult:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunResult":
+    def from_dict(cls, d: dict) -> RunResult:
         d = {k: v for k, v in d.items() if k not in ("score", "max_score")}
         d["tests"] = [TestResult(**t) for t in d.get("tests", [])]
         d["tasks"] = [TaskScore(**t) for t in d.get("tasks", [])]

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from grader import paths
-from grader.config import Assignment, Course, CourseError
-from grader.remote import StudentError, Submission
+from grader.config import Assignment, Course
+from grader.errors import CourseError, StudentError
+from grader.notebook import submission_folder
+from grader.remote import Submission
 from grader.results import RunResult, TaskScore, TestResult, printable
 
 PYTEST_INI = paths.SUITES / "pytest.ini"
@@ -208,8 +210,6 @@ def run_assignment(
     """Grade one submission (a folder of modules, or a notebook) with the given suites; never
     raises for student faults. `trial` > 0 draws other seeds; `seeded_only` runs only the tests
     marked `seeded` (both for `course audit --seeds`)."""
-    from grader.notebook import submission_folder
-
     assignment = course.built(assignment_id)
     given = Path(os.path.abspath(submission_dir))  # not resolve(): a link must be seen, not followed
     if not given.exists() and not given.is_symlink():
@@ -227,17 +227,18 @@ def run_folder(assignment: Assignment, submission_dir: Path, suites: tuple[str, 
         files = ", ".join(f"{m}.py" for m in assignment.modules)
         raise CourseError(f"{submission_dir}: none of {assignment.id}'s files ({files}) is there, nor one notebook (.ipynb)")
     from grader import sandbox
+    from grader.worker.confine import undumpable
 
-    dirs = [paths.suite_dir(assignment.id, s) for s in suites]
+    dirs = [paths.suite_dir(assignment, s) for s in suites]
     missing = [str(d) for d in dirs if not d.is_dir()]
     if missing:
         raise CourseError(f"suite not found: {missing[0]} (hidden suites exist only in the instructor's copy)")
     if isolation is None:
         isolation = "bwrap" if sandbox.bwrap_path() else "limits"
-    sandbox.protect_grading_process()
-    sub = Submission(submission_dir, list(assignment.modules), assignment.limits, isolation, assignment.preload)
+    undumpable()  # a worker of the same user cannot read or write this process's memory
+    sub = Submission.of(assignment, submission_dir, isolation)
     plugin = GradingPlugin(assignment, sub, trial, seeded_only)
-    args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q",
+    args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.suite_dir(assignment).parent), "-q",
             "-p", "no:cacheprovider", "--import-mode=importlib", "--tb=native", "--assert=plain",
             "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler", "-o", "console_output_style=classic"]
     if select:

@@ -6,284 +6,34 @@ Three layers, from the outside in:
    bubblewrap sandbox with every namespace unshared (no network, its own process tree), the
    Python environment and the course package read-only, the submission read-only, and a private
    writable /tmp. Nothing else of the file system is visible.
-2. `apply_limits()` (worker side, before student code is imported): address space, CPU seconds,
-   file size (which bounds what stdout and stderr can hold), no core files.
-3. `forbid_processes()` (worker side, before student code is imported): a seccomp filter built
-   by libseccomp (through `pyseccomp`), loaded into every thread of the worker (TSYNC) with
-   no-new-privileges set. What it guarantees, on Linux with libseccomp, for the worker and for
-   every thread it will ever start (a filter cannot be removed or loosened once loaded):
 
-   - Only the machine's native system-call ABI is served (x86-64, or aarch64, ...). A call made
-     through any other ABI kills the whole worker with SIGSYS: 32-bit `int 0x80` / `sysenter`
-     on x86-64, the x32 ABI (numbers with bit 0x40000000), 32-bit ARM on aarch64.
-   - No new process and no new program: fork, vfork, execve, execveat, and clone without
-     CLONE_THREAD fail with EPERM, as does clone with a CLONE_NEW* namespace flag; clone3 fails
-     with ENOSYS (its flags live in memory a filter cannot read; glibc then starts threads with
-     clone). Threads still work.
-   - Signals only to the worker itself: kill, tgkill, rt_sigqueueinfo and rt_tgsigqueueinfo fail
-     with EPERM unless their (thread-group) pid is the worker's own pid as it sees it (taken when
-     the filter is installed, so pid 2 or so under bubblewrap); kill(0, ...) and kill(-1, ...)
-     fail. tkill, pidfd_open, pidfd_send_signal, pidfd_getfd fail with EPERM, and so does
-     making another process the target of SIGIO/SIGURG (fcntl F_SETOWN to another pid,
-     F_SETOWN_EX, ioctl FIOSETOWN / SIOCSPGRP).
-   - No reaching into other processes: ptrace, process_vm_readv/writev, process_madvise,
-     process_mrelease, kcmp fail with EPERM.
-   - Limits stay as set: setrlimit fails with EPERM, prlimit64 fails when it would set a limit
-     (reading limits, which glibc's getrlimit does through prlimit64, works).
-   - No network: socket() fails with EPERM for every family (an inherited socket still works,
-     and socketpair is allowed: it reaches nothing outside the process).
-   - No new namespaces, mounts or kernel-wide changes: unshare, setns, mount, umount2,
-     pivot_root, chroot, the new mount API (open_tree, move_mount, fsopen, fsconfig, fsmount,
-     fspick, mount_setattr), bpf, perf_event_open, kexec_load, kexec_file_load, keyctl, add_key,
-     request_key, userfaultfd, io_uring_setup/enter/register (io_uring performs operations
-     without passing through this filter), personality, reboot, swapon/off, module loading,
-     acct, setting the clock, sethostname/setdomainname, iopl/ioperm, quotactl, syslog,
-     vhangup, open_by_handle_at, lookup_dcookie, nfsservctl, fanotify_init, uselib, and mknod
-     of a character or block device, all fail with EPERM. (Most of these need privileges a
-     worker under bubblewrap does not have; the fallback worker may run as root.)
-
-   Everything else is allowed: this is a deny list, not an allow list, so that every library a
-   correct submission may use (numpy, torch and its thread pools, a GPU driver's ioctls) keeps
-   working. What it does not cover: the file system (bubblewrap's job; without it the worker
-   sees what its user sees, /proc/PID/mem of the same user's processes included), scheduling
-   calls on other pids of the same user (setpriority, sched_setaffinity), and System V IPC.
-   Without libseccomp (or off Linux) `forbid_processes()` installs nothing and returns False.
+Inside the worker, `grader.worker.confine` adds OS limits and a seccomp filter before any student
+code is imported (its docstring says exactly what the filter refuses).
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import platform
-import resource
 import shutil
-import signal
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
-
-from grader.config import Limits
-
-# Calls refused with EPERM whatever their arguments (libseccomp names; a name this machine's
-# architecture does not have, such as fork on aarch64, is ignored by libseccomp).
-_DENIED = (
-    # new processes and programs
-    "fork", "vfork", "execve", "execveat",
-    # signals and handles to other processes
-    "tkill", "pidfd_open", "pidfd_send_signal", "pidfd_getfd",
-    # reaching into other processes
-    "ptrace", "process_vm_readv", "process_vm_writev", "process_madvise", "process_mrelease", "kcmp",
-    # limits, network
-    "setrlimit", "socket",
-    # namespaces and mounts
-    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
-    "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-    # kernel interfaces a submission has no use for; io_uring runs operations around this filter
-    "bpf", "perf_event_open", "kexec_load", "kexec_file_load", "keyctl", "add_key", "request_key",
-    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "personality",
-    # privileged operations (the fallback worker may run as root)
-    "reboot", "swapon", "swapoff", "init_module", "finit_module", "delete_module", "acct",
-    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname",
-    "iopl", "ioperm", "quotactl", "quotactl_fd", "syslog", "vhangup", "open_by_handle_at",
-    "lookup_dcookie", "nfsservctl", "fanotify_init", "uselib",
-)
-# Hand-written fallback: the numbers of the calls above that came with Linux 5.1 or later, which
-# every architecture numbers alike (x86-64 and aarch64 included), for a libseccomp too old to
-# know their names. Without it an old libseccomp on a new kernel would silently leave clone3
-# or pidfd_send_signal allowed.
-_UNIFIED_NUMBERS = {
-    "pidfd_send_signal": 424, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "pidfd_open": 434, "clone3": 435, "pidfd_getfd": 438, "process_madvise": 440, "mount_setattr": 442,
-    "quotactl_fd": 443, "process_mrelease": 448,
-}
-_SIGNAL_TO_SELF_ONLY = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")  # first argument: a pid
-_CLONE_THREAD = 0x00010000
-_CLONE_NAMESPACES = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
-_F_SETOWN, _F_SETOWN_EX = 8, 15
-_FIOSETOWN, _SIOCSPGRP = 0x8901, 0x8902
-_S_IFMT, _S_IFCHR, _S_IFBLK = 0o170000, 0o020000, 0o060000
-_LOW32 = 0xFFFFFFFF  # the kernel reads int arguments from the low half of the register
-_SONAMES = {"seccomp": "libseccomp.so.2", "c": "libc.so.6"}
-
-
-def _libseccomp():
-    """The `pyseccomp` module, or None where it or libseccomp cannot be loaded."""
-    if sys.platform != "linux":
-        return None
-    if "pyseccomp" in sys.modules:
-        return sys.modules["pyseccomp"]
-    import ctypes
-    import ctypes.util
-
-    # pyseccomp finds its libraries with ctypes.util.find_library, which asks /sbin/ldconfig;
-    # bubblewrap does not show /sbin, so ask the dynamic loader for the soname first.
-    original = ctypes.util.find_library
-
-    def find_library(name):
-        if name in _SONAMES:
-            try:
-                ctypes.CDLL(_SONAMES[name])
-                return _SONAMES[name]
-            except OSError:
-                pass
-        return original(name)
-
-    ctypes.util.find_library = find_library
-    try:
-        import pyseccomp
-    except (ImportError, OSError, RuntimeError, AttributeError):
-        return None
-    finally:
-        ctypes.util.find_library = original
-    return pyseccomp
-
-
-def _number(seccomp, name: str) -> int | None:
-    """The native number of a system call (negative: one this architecture does not have)."""
-    nr = seccomp.resolve_syscall(seccomp.Arch.NATIVE, name)
-    if nr == -1:  # __NR_SCMP_ERROR: a name this libseccomp does not know
-        known = platform.machine() in ("x86_64", "aarch64")
-        return _UNIFIED_NUMBERS.get(name) if known else None
-    return nr
-
-
-def build_filter(own_pid: int):
-    """The worker's filter as a `pyseccomp.SyscallFilter` (not loaded), or None without libseccomp."""
-    seccomp = _libseccomp()
-    if seccomp is None:
-        return None
-    eperm = seccomp.ERRNO(errno.EPERM)
-    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-    # Only the native ABI is in the filter; a call through any other (i386, x32, arm on aarch64)
-    # gets this action. libseccomp's own default is to kill only the calling thread.
-    f.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
-    try:
-        f.set_attr(seccomp.Attr.CTL_TSYNC, 1)  # every thread, also those libraries started at import
-    except OSError:
-        pass  # a kernel before 3.17: threads started from now on still inherit the filter
-
-    def rule(action, name, *args):
-        nr = _number(seccomp, name)
-        if nr is not None:
-            f.add_rule(action, nr, *args)
-
-    def masked(arg: int, mask: int, value: int):
-        return seccomp.Arg(arg, seccomp.MASKED_EQ, mask, value)
-
-    for name in _DENIED:
-        rule(eperm, name)
-    rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone() for threads
-    # clone's flags are its first argument everywhere but on s390, where the first two are swapped
-    # (libseccomp leaves argument positions as they are).
-    flags = 1 if platform.machine().startswith("s390") else 0
-    rule(eperm, "clone", masked(flags, _CLONE_THREAD, 0))  # a process, not a thread
-    for bit in _CLONE_NAMESPACES:
-        rule(eperm, "clone", masked(flags, bit, bit))
-    # Rules on one call are alternatives; NE compares all 64 bits, so a pid with anything in the
-    # upper half of the register is refused too.
-    for name in _SIGNAL_TO_SELF_ONLY:
-        rule(eperm, name, seccomp.Arg(0, seccomp.NE, own_pid))
-    rule(eperm, "prlimit64", seccomp.Arg(2, seccomp.NE, 0))  # a new limit; reading is fine
-    # SIGIO/SIGURG (or any signal, with F_SETSIG) go to the owner of a file: only this process
-    rule(eperm, "fcntl", masked(1, _LOW32, _F_SETOWN), seccomp.Arg(2, seccomp.NE, own_pid))
-    rule(eperm, "fcntl", masked(1, _LOW32, _F_SETOWN_EX))  # the owner is in memory: refused
-    for request in (_FIOSETOWN, _SIOCSPGRP):
-        rule(eperm, "ioctl", masked(1, _LOW32, request))
-    for name, mode in (("mknod", 1), ("mknodat", 2)):  # device files; FIFOs and plain files are fine
-        for kind in (_S_IFCHR, _S_IFBLK):
-            rule(eperm, name, masked(mode, _S_IFMT, kind))
-    return f
-
-
-def filter_program(own_pid: int) -> bytes | None:
-    """The BPF program `forbid_processes()` would load, as libseccomp generates it (for audits
-    and tests), or None without libseccomp."""
-    f = build_filter(own_pid)
-    if f is None:
-        return None
-    with tempfile.TemporaryFile() as out:
-        f.export_bpf(out)
-        out.seek(0)
-        return out.read()
-
-
-def drop_capabilities() -> None:
-    """Give up every capability (Linux; a no-op where there are none, as for a normal user). A
-    worker that runs as root without bubblewrap then cannot use root's powers over other
-    processes, such as writing the grading process's memory through /proc/PID/mem (which
-    `protect_grading_process` makes need CAP_SYS_PTRACE)."""
-    number = {"x86_64": 126, "aarch64": 91}.get(platform.machine())  # capset
-    if sys.platform != "linux" or number is None:
-        return
-    import ctypes
-
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
-    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: all empty
-    ctypes.CDLL(None, use_errno=True).syscall(number, header, data)
-
-
-def die_with_parent(expected_parent: int | None = None, status: int = 1) -> None:
-    """Linux: this process gets SIGKILL when the one that started it dies (even by kill -9), so
-    no grading process or worker outlives `course grade`. With `expected_parent`, exit with
-    `status` at once if the parent is already gone (it died before the signal was armed)."""
-    if sys.platform != "linux":
-        return
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    if expected_parent is not None and os.getppid() != expected_parent:
-        os._exit(status)
-
-
-def protect_grading_process() -> None:
-    """Linux: make the grading process non-dumpable, so that a worker of the same user (the
-    fallback path) cannot read or write its memory through /proc/PID/mem or ptrace it."""
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
-
-
-def forbid_processes() -> bool:
-    """Drop capabilities, then install the seccomp filter in this process (all its threads);
-    False where the filter could not be installed (not Linux, no libseccomp, a kernel without
-    seccomp filters)."""
-    drop_capabilities()
-    try:
-        f = build_filter(os.getpid())
-        if f is None:
-            return False
-        f.load()
-    except OSError:
-        return False
-    return True
-
-
-def apply_limits(limits: Limits) -> None:
-    """Set this process's resource limits (soft and hard, so they cannot be raised again)."""
-    memory = int(limits.memory_mb) * 1024 * 1024
-    cpu = int(limits.cpu_s)
-    output = int(limits.output_kb) * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, it does not kill
 
 
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def bwrap_prefix(submission: Path, workdir: Path) -> list[str]:
-    """The bwrap command line that runs a worker with only what it needs in view.
+def bwrap_prefix(workdir: Path, submission: Path) -> list[str]:
+    """The bwrap command line that runs a warm parent and its workers with only what they need
+    in view.
 
-    The worker sees: the system's libraries and the Python installation read-only, the course
-    package read-only (with every hidden suite replaced by an empty folder; datasets/ is not
-    visible, so held-out labels stay on the grading side), the submission read-only at its own path, and `workdir`
-    (private to this worker) as its only writable place, mounted at /tmp.
+    They see: the system's libraries and the Python installation read-only; of the course package
+    only `grader/__init__.py` and `grader/worker/` (the code that runs beside student code: no
+    suite, public or hidden, no solution, no grading-side module), read-only; `submission` (the
+    folder the grading side fills with one student's files before each fork) read-only at
+    /submission; and `workdir` as their only writable place, mounted at /tmp. datasets/ is not
+    visible, so held-out data stays on the grading side.
     """
     from grader.paths import PACKAGE, course_root
 
@@ -291,16 +41,27 @@ def bwrap_prefix(submission: Path, workdir: Path) -> list[str]:
     for key in ("stdlib", "platstdlib", "purelib", "platlib", "include"):
         readonly.add(sysconfig.get_paths()[key])
     readonly |= {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)}
-    readonly |= {p for p in sys.path if os.path.isabs(p) and Path(p).is_dir() and not p.startswith(str(course_root()))}
-    readonly.add(str(PACKAGE))  # not datasets/: held-out labels must stay on the grading side
-    argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    # what the grading process imports from, but no course root (a checkout: its solutions, its
+    # datasets) and nothing that holds the scratch folder (/tmp, for a script run from there)
+    readonly |= {p for p in sys.path if os.path.isabs(p) and Path(p).is_dir() and not p.startswith(str(course_root()))
+                 and not (Path(p) / "course.yaml").exists() and Path(p).resolve() != PACKAGE.parent
+                 and not Path(workdir).resolve().is_relative_to(Path(p).resolve())}
+    bwrap = bwrap_path()
+    if bwrap is None:
+        raise RuntimeError("bubblewrap (bwrap) is not installed")
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     # /tmp first: the read-only binds below may lie under /tmp (a checkout or a venv there) and
     # must be mounted on top of it, not hidden by it.
     argv += ["--bind", str(workdir), "/tmp", "--proc", "/proc", "--dev", "/dev"]
     for path in sorted(readonly):
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
-    for hidden in sorted(PACKAGE.glob("suites/*/hidden")):
-        argv += ["--tmpfs", str(hidden)]  # hidden tests stay on the grading side
-    argv += ["--ro-bind", str(submission), str(submission), "--chdir", "/tmp", "--setenv", "TMPDIR", "/tmp"]
+    # the package last, on top of whatever showed it above (an installed copy in site-packages):
+    # an empty folder with the worker's part alone in it
+    argv += ["--tmpfs", str(PACKAGE), "--ro-bind", str(PACKAGE / "__init__.py"), str(PACKAGE / "__init__.py"),
+             "--ro-bind", str(PACKAGE / "worker"), str(PACKAGE / "worker"), "--remount-ro", str(PACKAGE)]
+    argv += ["--ro-bind", str(submission), SUBMISSION, "--chdir", "/tmp", "--setenv", "TMPDIR", "/tmp"]
     return argv
+
+
+SUBMISSION = "/submission"  # where a worker under bubblewrap sees the student's files

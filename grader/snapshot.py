@@ -6,12 +6,12 @@ through the same seam as the tests; they land in `grader/suites/<id>/_snapshots/
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import replace
 
 from grader import paths
-from grader.config import Course, CourseError
+from grader.config import Course
+from grader.errors import CourseError
 from grader.remote import Submission
 
 
@@ -20,8 +20,10 @@ def make_snapshot(course: Course, assignment_id: str) -> dict:
     solutions = course.root / "solutions" / a.folder
     if not solutions.is_dir():
         raise CourseError(f"{solutions}: not found; snapshots are made from the instructor's solutions")
-    maker = importlib.import_module(f"grader.suites.{a.id}.snapshots")
-    sub = Submission(solutions, list(a.modules), replace(a.limits, wall_s=a.limits.grader_s), "limits", a.preload)
+    maker = paths.suite_module(a, "snapshots")
+    if maker is None:
+        raise CourseError(f"{a.id} has no snapshots ({paths.suite_dir(a) / 'snapshots.py'} is missing)")
+    sub = Submission.of(a, solutions, "limits", replace(a.limits, wall_s=a.limits.grader_s))
     try:
         sub.begin_test("snapshot", 0)
         return json.loads(json.dumps(maker.make(sub), sort_keys=True))
@@ -35,7 +37,7 @@ def snapshot_text(values: dict) -> str:
 
 def write_snapshot(course: Course, assignment_id: str, check: bool = False) -> bool:
     """Write the snapshot (or, with `check`, only compare); return True if the stored one differed."""
-    path = paths.snapshot_dir(assignment_id) / "reference.json"
+    path = paths.snapshot_file(course.built(assignment_id))
     text = snapshot_text(make_snapshot(course, assignment_id))
     differs = not path.is_file() or path.read_text() != text
     if differs and not check:

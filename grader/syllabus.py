@@ -25,5 +25,7 @@ def syllabus(course: Course, readings: bool = True) -> str:
             for r in a.readings:
                 lines.append(f"{'':26}reading: {r}")
             lines.append("")
-    lines.append(f"{len(course.assignments)} assignments, about {total_hours:g} hours. Start with: course check hw1")
+    first = next((a.id for a in course.assignments if a.built), None)
+    start = f" Start with: course check {first}" if first else ""
+    lines.append(f"{len(course.assignments)} assignments, about {total_hours:g} hours.{start}")
     return "\n".join(lines)

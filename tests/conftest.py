@@ -1,4 +1,5 @@
-"""Shared fixtures: the course, and one batch grading of hw1's solution, stubs and attacks."""
+"""Shared fixtures: the course, the assignments it declares built, a small course with one built and
+one planned assignment, and one batch grading of hw1's solution, stubs and attacks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,64 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from grader.config import load_course  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The assignments course.yaml marks `status: built`, in course order: tests that cover every
+# assignment take them from here, so an assignment is covered the day it is built.
+BUILT = [a.id for a in load_course(ROOT).assignments if a.built]
+
+# A course of two assignments, one built and one planned, for what a planned assignment does
+# (tests must not take one of the real course's planned assignments: it will be built one day).
+SMALL_COURSE = """\
+course:
+  id: small
+  title: A Small Course
+assignments:
+  - id: intro
+    folder: intro
+    title: Intro - the one built assignment
+    pillar: information
+    status: built
+    estimate_hours: 1
+    modules: [entropy]
+    readings: ["Shannon (1948), A Mathematical Theory of Communication"]
+    tasks:
+      - {id: "1.1", title: Entropy in bits, points: 100}
+  - id: later
+    folder: later
+    title: Later - planned for a later release
+    pillar: control
+    status: planned
+    estimate_hours: 2
+    modules: [pid]
+    readings: ["Astrom & Murray, Feedback Systems"]
+    tasks:
+      - {id: "2.1", title: A PID controller, points: 60}
+      - {id: "2.2", title: Step-response metrics, points: 40}
+"""
+SMALL_SOLUTION = '''"""Entropy."""
+
+import math
+
+
+def entropy(p):
+    """Entropy in bits of the distribution p."""
+    ### BEGIN SOLUTION 1.1
+    # HINT: skip zero probabilities
+    return -sum(x * math.log2(x) for x in p if x > 0)
+    ### END SOLUTION
+'''
+
+
+@pytest.fixture
+def small_course(tmp_path):
+    """SMALL_COURSE in tmp_path/small, with the built assignment's solutions (no assignments/ yet:
+    `course release` writes them); the planned one has no folder anywhere."""
+    root = tmp_path / "small"
+    (root / "solutions" / "intro").mkdir(parents=True)
+    (root / "course.yaml").write_text(SMALL_COURSE)
+    (root / "solutions" / "intro" / "entropy.py").write_text(SMALL_SOLUTION)
+    (root / "solutions" / "intro" / "README.md").write_text("# Intro\n\n## {{task 1.1}}\n\nCompute it.\n")
+    return load_course(root)
 
 
 @pytest.fixture(scope="session")

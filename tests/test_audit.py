@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from grader import audit as audit_mod
 from grader.audit import Audit, Row, Variant, judge, make_submission, unstable_tests
 from grader.cli import main
-from grader.config import CourseError
+from grader.errors import CourseError
 from grader import runner
 
 

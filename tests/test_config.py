@@ -1,8 +1,13 @@
 """course.yaml: the real file loads; every kind of mistake is refused with its key and line."""
 
+import re
+
 import pytest
 
-from grader.config import ConfigError, CourseError, parse_course
+from grader import paths
+from grader.config import PILLARS, parse_course
+from grader.errors import ConfigError, CourseError
+from tests.conftest import BUILT
 
 GOOD = """\
 course:
@@ -22,13 +27,25 @@ assignments:
 """
 
 
-def test_the_course_declares_six_ordered_assignments(course):
-    assert [a.id for a in course.assignments] == ["hw1", "hw2", "hw3", "hw4", "hw5", "capstone"]
-    assert [a.pillar for a in course.assignments] == ["information", "control", "optimization", "compression", "perception", "all five"]
+def test_the_course_declares_one_assignment_per_pillar_in_order(course):
+    """The design's order (config.PILLARS, ending with the capstone's "all five"), whatever is built."""
+    ids = [a.id for a in course.assignments]
+    assert len(set(ids)) == len(ids), ids
+    assert [a.pillar for a in course.assignments] == list(PILLARS)
     for n, a in enumerate(course.assignments, 1):
         assert a.readings and a.estimate_hours > 0 and a.points == 100
         assert all(t.id.startswith(f"{n}.") for t in a.tasks)
+    assert BUILT, "course.yaml marks no assignment built"
     assert course.assignment("hw1").limits.wall_s == 10
+
+
+@pytest.mark.parametrize("assignment", BUILT)
+def test_a_built_assignment_has_its_folders(course, assignment):
+    """`status: built` is a promise: solutions, generated student files, public and hidden suites."""
+    a = course.assignment(assignment)
+    for folder in (course.root / "solutions" / a.folder, course.root / "assignments" / a.folder,
+                   paths.suite_dir(a, "public"), paths.suite_dir(a, "hidden")):
+        assert folder.is_dir(), f"{a.id} is marked built but {folder} is missing"
 
 
 def test_a_valid_file_parses(tmp_path):
@@ -63,8 +80,22 @@ def test_mistakes_name_the_key_and_the_line(tmp_path, edit, expected):
     assert "\n" not in str(err.value)
 
 
-def test_unknown_and_unbuilt_assignments_are_explained(course):
-    with pytest.raises(CourseError, match="unknown assignment 'hw9'; valid ids: hw1, hw2, hw3, hw4, hw5, capstone"):
+def test_unknown_and_unbuilt_assignments_are_explained(course, small_course):
+    """On a small course of one built and one planned assignment (the real planned ones get built)."""
+    with pytest.raises(CourseError, match=re.escape("unknown assignment 'hw9'; valid ids: intro, later")):
+        small_course.assignment("hw9")
+    with pytest.raises(CourseError, match=r"^later \(Later - planned for a later release\) is not built yet"):
+        small_course.built("later")
+    assert small_course.built("intro") is small_course.assignment("intro")
+    valid = ", ".join(a.id for a in course.assignments)
+    with pytest.raises(CourseError, match=re.escape(f"unknown assignment 'hw9'; valid ids: {valid}")):
         course.assignment("hw9")
-    with pytest.raises(CourseError, match="hw4 .* is not built yet"):
-        course.built("hw4")
+
+
+def test_built_follows_the_status_in_course_yaml(course):
+    for a in course.assignments:
+        if a.built:
+            assert course.built(a.id) is a
+        else:
+            with pytest.raises(CourseError, match=rf"^{re.escape(a.id)} .* is not built yet"):
+                course.built(a.id)

@@ -11,10 +11,7 @@ from click.testing import CliRunner
 
 from grader.audit import CATCH_RATE, MIN_CORRECT, MIN_WRONG, render, Audit, Row
 from grader.cli import main
-from grader.config import load_course
-from tests.conftest import ROOT
-
-BUILT = [a.id for a in load_course(ROOT).assignments if a.built]
+from tests.conftest import BUILT
 SEEDS = os.environ.get("COURSE_AUDIT_SEEDS", "2")  # draws of seeds for the tests marked `seeded`
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from grader import data
-from grader.config import CourseError
+from grader.errors import CourseError
 
 
 def test_corpus_split_sizes_and_alphabet():

@@ -18,7 +18,7 @@ import pytest
 from grader import sandbox
 from grader.batch import class_lock, finished, grade, student_dir
 from grader.runner import grading_bound, run_assignment
-from grader.remote import StudentError
+from grader.errors import StudentError
 
 NAMES = ("ada", "bob", "cy", "dee", "eve")
 

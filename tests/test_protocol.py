@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader import protocol
+from grader.worker import protocol
 
 
 def round_trip(value):

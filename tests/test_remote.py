@@ -3,7 +3,8 @@
 import pytest
 
 from grader.config import Limits
-from grader.remote import RemoteObject, StudentError, Submission
+from grader.remote import RemoteObject, Submission
+from grader.errors import StudentError
 
 MODULE = '''
 import os
@@ -55,13 +56,21 @@ def test_a_restart_invalidates_old_objects_and_names_the_cause(sub):
 
 
 def test_a_driver_runs_beside_student_code(course, solutions):
-    s = Submission(solutions, ["information", "huffman"], Limits(wall_s=10), "limits")
+    s = Submission.of(course.assignment("hw1"), solutions, "limits")
     try:
         s.begin_test("driver", 0)
-        got = s.driver("hw1", "round_trip", "abcab", {"a": "0", "b": "10", "c": "11"})
-        assert got["n_bits"] == 8 and got["decoded_length"] == 5 and got["data_type"] == "bytes"
-        with pytest.raises(StudentError, match="not a driver module"):
+        got = s.driver("encoded", "abcab", {"a": "0", "b": "10", "c": "11"})
+        assert got["out"] == (bytes([0b01011010, 0b00000000]), 8) or got["out"][1] == 8, got
+        assert got["types"][:2] == ["tuple", "bytes"], got
+        with pytest.raises(StudentError, match="unknown target"):
             s.call({"op": "call", "target": ["driver", "os.path"], "name": "join", "args": [], "kwargs": {}}, "x")
+        bare = Submission(solutions, ["information", "huffman"], Limits(wall_s=10), "limits")
+        try:
+            bare.begin_test("no drivers", 0)
+            with pytest.raises(StudentError, match="has no drivers"):
+                bare.driver("encoded", "ab", {"a": "0", "b": "1"})
+        finally:
+            bare.close()
     finally:
         s.close()
 
@@ -71,13 +80,17 @@ def test_a_module_that_hangs_at_import_costs_its_drivers_the_limit_once(tmp_path
     import time
 
     (tmp_path / "huffman.py").write_text("while True:\n    pass\n")
-    s = Submission(tmp_path, ["information", "huffman"], Limits(wall_s=2), "limits")
+    from grader.config import load_course
+    from grader.paths import drivers_source
+
+    hw1 = load_course().assignment("hw1")
+    s = Submission(tmp_path, ["information", "huffman"], Limits(wall_s=2), "limits", (), "hw1", drivers_source(hw1))
     try:
         started = time.monotonic()
         for test in ("first", "second", "third"):
             s.begin_test(test, 0)
             with pytest.raises(StudentError, match="import huffman") as err:
-                s.driver("hw1", "encoded", "ab", {"a": "0", "b": "1"})
+                s.driver("encoded", "ab", {"a": "0", "b": "1"})
             assert err.value.cause == "timeout", err.value
         assert time.monotonic() - started < 2 * 2 + 1, "the import's time limit was charged more than once"
     finally:

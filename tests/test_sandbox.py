@@ -6,8 +6,10 @@ import sys
 import pytest
 
 from grader import sandbox
+from grader.worker import confine
 from grader.config import Limits
-from grader.remote import StudentError, Submission
+from grader.remote import Submission
+from grader.errors import StudentError
 
 PROBE = '''
 import os, socket
@@ -66,19 +68,29 @@ def test_no_processes_no_sockets_no_limit_raising(probe, isolation):
 @pytest.mark.skipif(not sandbox.bwrap_path(), reason="bubblewrap is not installed")
 def test_bwrap_shows_only_the_submission_the_environment_and_a_private_tmp(probe, course):
     sub, p = start(probe, "bwrap")
+    package = course.root / "grader"
     try:
-        assert p.can_read(str(probe / "probe.py"))
-        assert not p.can_write(str(probe / "probe.py")), "the submission is read-only"
+        assert p.can_read(f"{sandbox.SUBMISSION}/probe.py"), "the student's files, at /submission"
+        assert not p.can_write(f"{sandbox.SUBMISSION}/probe.py"), "the submission is read-only"
+        assert not p.can_read(str(probe / "probe.py")), "nothing else of the grading side's disk"
         assert not p.can_read(str(course.root / "solutions" / "hw1" / "information.py"))
-        assert p.can_read(str(course.root / "grader" / "suites" / "hw1" / "public" / "test_huffman.py"))
-        assert p.listing(str(course.root / "grader" / "suites" / "hw1" / "hidden")) == [], "hidden tests stay hidden"
-        assert p.can_write("/tmp/scratch.txt")
-        assert "scratch.txt" in p.listing("/tmp")
+        assert not p.can_read(str(course.root / "datasets" / "digits" / "digits.npz"))
+        assert p.listing(str(package)) == ["__init__.py", "worker"], "of the package, only the worker's part"
+        assert not p.can_read(str(package / "suites" / "hw1" / "public" / "test_huffman.py"))
+        assert p.can_read(str(package / "worker" / "server.py"))
+        assert not p.can_write(str(package / "worker" / "server.py"))
         assert p.pid() < 10, "the worker has its own process tree"
         p.can_write(str(course.root / "written-by-worker.txt"))
         assert not (course.root / "written-by-worker.txt").exists(), "nothing outside /tmp reaches the real disk"
+        # /tmp is the worker's private scratch folder: what it writes there lands in that folder
+        # on the grading side, not in the machine's /tmp, and is gone once the worker ends
+        name = f"scratch-{os.getpid()}.txt"
+        assert p.can_write(f"/tmp/{name}")
+        scratch = sub.worker.workdir
+        assert (scratch / name).is_file() and not os.path.exists(f"/tmp/{name}")
     finally:
         sub.close()
+    assert not (scratch / name).exists(), "the scratch folder is emptied when the worker ends"
 
 
 def _forbid_in_a_fresh_process(prelude: str = "") -> list[str]:
@@ -86,8 +98,8 @@ def _forbid_in_a_fresh_process(prelude: str = "") -> list[str]:
     import sys
 
     script = prelude + (
-        "from grader import sandbox\n"
-        "installed = sandbox.forbid_processes()\n"
+        "from grader.worker import confine\n"
+        "installed = confine.forbid_processes()\n"
         "status = open('/proc/self/status').read() if sys.platform == 'linux' else ''\n"
         "print(installed, 'Seccomp:\\t2' in status)\n"
     )
@@ -102,7 +114,7 @@ def test_seccomp_filter_is_installed_on_this_platform():
 
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"):
         pytest.skip("the system-call filter is checked on Linux x86-64 and aarch64")
-    assert sandbox.filter_program(1234), "libseccomp builds the filter"
+    assert confine.filter_program(1234), "libseccomp builds the filter"
     assert _forbid_in_a_fresh_process() == ["True", "True"]
 
 
@@ -128,10 +140,24 @@ def test_the_worker_cannot_touch_the_grading_process_memory(tmp_path, isolation)
         "            return 'opened'\n"
         "    except OSError as exc:\n"
         "        return type(exc).__name__\n")
-    sandbox.protect_grading_process()  # as grader.runner does before it starts a worker
+    confine.undumpable()  # as grader.runner does before it starts a worker
     sub = Submission(tmp_path, ["reach"], Limits(wall_s=10), isolation)
     try:
         sub.begin_test("memory", 0)
         assert sub.module("reach").grader_memory(os.getpid()) != "opened"
+    finally:
+        sub.close()
+
+
+@pytest.mark.skipif(not sandbox.bwrap_path(), reason="bubblewrap is not installed")
+def test_a_checkout_on_the_import_path_stays_out_of_view(probe, course, monkeypatch, tmp_path):
+    """Grading another course root (COURSE_ROOT elsewhere) from inside a checkout, which is then on
+    the grading process's sys.path: the checkout's solutions are still not in the sandbox."""
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    monkeypatch.syspath_prepend(str(course.root))
+    sub, p = start(probe, "bwrap")
+    try:
+        assert not p.can_read(str(course.root / "solutions" / "hw1" / "information.py"))
+        assert not p.can_read(str(course.root / "course.yaml"))
     finally:
         sub.close()

@@ -23,7 +23,8 @@ import torch
 
 from grader import paths
 from grader.runner import PYTEST_INI, GradingPlugin
-from grader.suites.hw3 import drivers, trajectories
+from grader.worker.drivers import hw3 as drivers
+from grader.suites.hw3 import trajectories
 from grader.suites.hw3.hidden.rules import RULES
 from tests.conftest import ROOT
 
@@ -85,7 +86,7 @@ class InProcess:
             setattr(wrapped, n, functools.partial(Float64, getattr(self.mod, n)))
         return wrapped
 
-    def driver(self, assignment: str, name: str, *args, **kwargs):
+    def driver(self, name: str, *args, **kwargs):
         args = [a.inner if isinstance(a, Float64) else a for a in args]
         sys.modules["optimizers"] = self.mod
         try:
@@ -101,7 +102,7 @@ def grade_in_process(sub: InProcess, scale: float, select: str = "") -> dict[str
 
     assignment = load_course(ROOT).built("hw3")
     plugin = GradingPlugin(assignment, sub)
-    dirs = [str(paths.suite_dir("hw3", s)) for s in ("public", "hidden")]
+    dirs = [str(paths.SUITES / "hw3" / s) for s in ("public", "hidden")]
     expression = f"({NOT_TRAJECTORIES})" + (f" and ({select})" if select else "")
     args = [*dirs, "-c", str(PYTEST_INI), "--rootdir", str(paths.SUITES), "-q", "-p", "no:cacheprovider",
             "--import-mode=importlib", "--assert=plain", "-k", expression]

@@ -2,7 +2,7 @@
 its public helpers, and bounds the work it does on student values.
 
 (a) The stubs plus one line that, at import time, replaces EVERY function of
-    grader.suites.hw1.drivers (which runs inside the student's worker) with a forger returning the
+    grader.worker.drivers.hw1 (which runs inside the student's worker) with a forger returning the
     most plausible fake (the public snapshot's digests and sizes, the corpus read from disk) score 0.
 (b) Every comparison checks type, size and range before values: outputs that are empty, one short,
     one too long, of the wrong type, or absurdly large fail their tests with a one-line message in
@@ -27,8 +27,11 @@ PLAUSIBLE = '''
 def _fake_hw1(*args, **kwargs):
     """What the snapshot and the disk give away: the stored digests and sizes, the corpus itself."""
     import hashlib, json
-    from grader import paths
-    snap = json.loads((paths.snapshot_dir("hw1") / "reference.json").read_text())
+    try:  # the grading side's modules are not in the worker (grader.worker alone is)
+        from grader import paths
+        snap = json.loads((paths.SUITES / "hw1" / "_snapshots" / "reference.json").read_text())
+    except Exception:
+        snap = {}
     try:
         from grader.data import load_text
         corpus = load_text("train")
@@ -55,7 +58,7 @@ def forger(fake: str) -> str:
         "\n\n# --- replaces every function the grader runs beside this module ---\n"
         "try:\n"
         "    import types as _types\n"
-        "    import grader.suites.hw1.drivers as _drivers\n"
+        "    import grader.worker.drivers.hw1 as _drivers\n"
         + "".join(f"    {line}\n" for line in fake.strip().splitlines())
         + "    for _name, _fn in list(vars(_drivers).items()):\n"
         "        if isinstance(_fn, _types.FunctionType) and _fn.__module__ == _drivers.__name__:\n"

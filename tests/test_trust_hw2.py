@@ -19,7 +19,7 @@ from tests.fixtures.expect import copy_solution
 # outputs of a correct PID, PI and plant, the update ratio, made-up histories that follow the
 # controller's rule, and an experiment trained with Adam at a good fixed rate.
 FORGER = textwrap.dedent('''
-    import grader.suites.hw2.drivers as _d
+    import grader.worker.drivers.hw2 as _d
     if not getattr(_d, "_forged", False):
         import math as _m
 

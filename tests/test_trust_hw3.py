@@ -2,7 +2,7 @@
 process is a verdict.
 
 - a submission made of the stubs plus a module-level line that replaces EVERY function and class of
-  grader.suites.hw3.drivers (which run inside the worker) with a forger earns nothing, whatever the
+  grader.worker.drivers.hw3 (which run inside the worker) with a forger earns nothing, whatever the
   forger returns: the most plausible fake (a made-up trajectory that walks to Rosenbrock's minimum,
   predictions from a nearest-neighbour classifier), or outputs that are empty, one short, one too
   long or of the wrong type;
@@ -30,7 +30,7 @@ from tests.fixtures.expect import copy_solution
 FORGER = '''
 
 # ---- forger: replace every driver with one that returns made-up results -------------------------
-import grader.suites.hw3.drivers as _drivers
+import grader.worker.drivers.hw3 as _drivers
 
 _MODE = {mode!r}
 _ORIGINAL = dict(vars(_drivers))
@@ -158,7 +158,7 @@ def _no_step(self, closure=None):
 Adam.step = _no_step
 LAMB.step = _no_step
 
-import grader.suites.hw3.drivers as _drivers
+import grader.worker.drivers.hw3 as _drivers
 
 _set_grads = getattr(_drivers, "set_grads", None)
 

@@ -2,10 +2,10 @@
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from grader import paths
 from grader.data import load_text
 from grader.suites.hw1.codes import char_counts, hex_coded
 
@@ -45,4 +45,4 @@ def backwards_coded(backwards) -> tuple[dict, bytes, int]:
 @pytest.fixture(scope="session")
 def snapshot() -> dict:
     """Reference values made from the solutions by `course snapshot hw1` (see snapshots.py)."""
-    return json.loads((paths.snapshot_dir("hw1") / "reference.json").read_text())
+    return json.loads((Path(__file__).parent / "_snapshots" / "reference.json").read_text())

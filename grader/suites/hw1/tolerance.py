@@ -8,14 +8,14 @@ Integers (code lengths, bit counts) and bytes are compared exactly.
 
 from __future__ import annotations
 
-from grader.checks import close
+from grader.assertions import close
 
 REL = 1e-6
 ABS = 1e-9
 
 
 def approx(value, expected: float, what: str, hints=()) -> float:
-    """`grader.checks.close` with hw1's tolerance (an integer too large for a float is refused first)."""
+    """`grader.assertions.close` with hw1's tolerance (an integer too large for a float is refused first)."""
     if type(value) is int and value.bit_length() > 1000:
         raise AssertionError(f"{what}: got an integer of {value.bit_length()} bits, expected {expected:.10g}")
     return close(value, expected, what, tol=ABS, rel=REL, hints=hints)

@@ -29,7 +29,7 @@ def make(submission, out: Path) -> list[Path]:
     params = dict(kp=1.0, ki=2.0, setpoint=1.0, dt=PLANT[3])
     damped = [2.0, 1.0, 1.0, 0.01]  # critically damped: what overshoot there is comes from windup
     for knows, label in ((True, "limits in the PID (clamping)"), (False, "limits outside the PID (windup)")):
-        r = submission.driver("hw2", "saturated_loop", params, damped, 1.2, 1500, knows)
+        r = submission.driver("saturated_loop", params, damped, 1.2, 1500, knows)
         b.plot(r["t"], r["y"], label=label)
     b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
     b.set(title="PI, critically damped plant, actuator saturating at |u| <= 1.2", xlabel="time (s)", ylabel="y")

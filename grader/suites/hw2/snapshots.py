@@ -3,10 +3,10 @@ and the grading-side helper that runs a script on a submission's PID."""
 
 import math
 
-from grader.checks import number
+from grader.assertions import number
 
 # Each script: PID parameters, a measurement sequence, and setpoint changes by step index.
-SCRIPTS = {
+SCRIPTS: dict[str, tuple[dict, list[float], dict[str, float]]] = {
     "pid_plain": ({"kp": 1.2, "ki": 0.5, "kd": 0.3, "setpoint": 1.0, "dt": 0.1},
                   [0.1 * math.sin(0.3 * i) + 0.01 * i for i in range(60)], {}),
     "setpoint_change": ({"kp": 0.8, "ki": 0.2, "kd": 0.5, "setpoint": 0.0, "dt": 0.05},
@@ -27,7 +27,7 @@ def script_pid(submission, params: dict, measurements: list, setpoints: dict | N
     outputs, integrals = [], []
     for i, y in enumerate(measurements):
         if setpoints and str(i) in setpoints:
-            submission.driver("hw2", "assign", pid, "setpoint", setpoints[str(i)])
+            submission.driver("assign", pid, "setpoint", setpoints[str(i)])
         outputs.append(number(pid.update(y), f"PID.update({y:.6g}) at step {i}"))
         if integral:
             integrals.append(number(pid.integral, f"PID.integral after step {i}"))

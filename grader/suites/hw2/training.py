@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from grader.checks import number, sequence
+from grader.assertions import number, sequence
 
 SETPOINT = -2.0  # task 2.4's target ratio (lr_control.SETPOINT in the handout)
 DIGITS_KP, DIGITS_KI = 0.3, 0.1  # task 2.4's PID gains
@@ -98,7 +98,8 @@ def _run(torch, controller, model, optimizer, next_loss, steps: int, lr_min: flo
     ran with (one list per group) and the r it produced."""
     groups = len(optimizer.param_groups)
     rates = checked_rates(controller.rates, "LRController.rates before the first step", groups, lr_min, lr_max)
-    ran, signal = [[] for _ in range(groups)], []
+    ran: list[list[float]] = [[] for _ in range(groups)]
+    signal: list[float] = []
     params = [p for group in optimizer.param_groups for p in group["params"]]
     for step in range(steps):
         loss = next_loss()
@@ -121,7 +122,7 @@ def track(submission, controller_args: dict, lrs: list, steps: int, seed: int = 
     """The student's LRController around the graders' PI (kp, ki, setpoint in `controller_args`),
     on a small MLP fitting random data under plain SGD or Adam with two param groups starting
     at `lrs`. Returns the rates each step ran with per group ("rates"), and each step's r ("signal")."""
-    pi = submission.driver("hw2", "GraderPI", controller_args["kp"], controller_args["ki"], controller_args["setpoint"])
+    pi = submission.driver("GraderPI", controller_args["kp"], controller_args["ki"], controller_args["setpoint"])
     lr_min, lr_max = controller_args["lr_min"], controller_args["lr_max"]
     controller = submission.module("lr_control").LRController(pi, list(lrs), lr_min=lr_min, lr_max=lr_max)
     with _torch_alone(seed) as torch:

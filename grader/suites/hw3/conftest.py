@@ -2,7 +2,7 @@
 optimizers (SGD, Adam, AdamW, their functional rules, the schedulers), other optimizer packages
 (torch_optimizer, ...) or torch's clipping; torch.optim.Optimizer as the base class is allowed.
 
-Where a submission does (`grader.checks.borrowed`: its source read here, and the worker's report
+Where a submission does (`grader.assertions.borrowed`: its source read here, and the worker's report
 of what it loaded and what its classes derive from), every test of the task whose class or function
 does it fails, and so does every experiment of task 3.5 that runs that class: the feedback names the
 line and the rule. A use outside the task's class or function (a helper, module-level code) costs
@@ -16,7 +16,7 @@ import ast
 import pytest
 import torch
 
-from grader.checks import BORROWED_LINES, borrowed
+from grader.assertions import BORROWED_LINES, borrowed
 from grader.data import digit_features
 
 BANNED = ("torch.optim", "torch_optimizer", "timm.optim", "apex.optimizers", "transformers.optimization",
@@ -26,7 +26,7 @@ BANNED = ("torch.optim", "torch_optimizer", "timm.optim", "apex.optimizers", "tr
 ALLOWED = ("torch.optim.Optimizer", "torch.optim.optimizer")
 TASK_OF = {"SGD": "3.1", "Adam": "3.2", "AdamW": "3.2", "LAMB": "3.3", "clip_grad_norm": "3.4", "warmup_cosine": "3.4"}
 EVERYTHING = "*"  # a finding that no single task's code explains
-SOURCE_CAP = BORROWED_LINES  # grader.checks.borrowed reports at most this many source lines per module
+SOURCE_CAP = BORROWED_LINES  # grader.assertions.borrowed reports at most this many source lines per module
 RULE = ("torch.optim's optimizers (SGD, Adam, AdamW, ...), their functional update rules, other optimizer "
         "libraries (torch_optimizer, ...) and torch's gradient clipping may not be used in optimizers.py "
         "(torch.optim.Optimizer as the base class is allowed): write the update yourself")

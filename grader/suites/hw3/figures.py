@@ -33,6 +33,8 @@ def label(name: str, kwargs: dict) -> str:
 
 def draw_rosenbrock(submission, plt, path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=120)
+    gx: np.ndarray
+    gy: np.ndarray
     gx, gy = np.meshgrid(np.linspace(-2, 2, 400), np.linspace(-1, 3, 400))
     a.contour(gx, gy, np.log10(rosenbrock(gx, gy) + 1e-3), levels=20, colors="0.75", linewidths=0.6)
     a.plot(*START, "ko")

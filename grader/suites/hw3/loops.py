@@ -16,8 +16,8 @@ import random
 
 import torch
 
-from grader.checks import mapping, short, tensor
-from grader.suites.hw3 import drivers
+from grader.assertions import mapping, short, tensor
+from grader.worker.drivers import hw3 as drivers
 
 SPOT_CHECKS = 8  # about one step in this many (and the first) reads the weights before step() too
 _draws = random.SystemRandom()  # which steps: not knowable in advance by the student's process
@@ -51,7 +51,7 @@ class Student:
         return cls([{**hp, "params": [w.detach().clone() for w in ws]} for ws, hp in groups], **self.kwargs)
 
     def give(self, optimizer, grads: list, in_place: bool) -> None:
-        self.sub.driver("hw3", "set_grads", optimizer, grads, in_place)
+        self.sub.driver("set_grads", optimizer, grads, in_place)
 
 
 def weights_of(groups, what: str, shapes: list, counts: list, dtype: str) -> list:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from grader.checks import first_mismatch, integer, mapping, number, tensor
+from grader.assertions import first_mismatch, integer, mapping, number, tensor
 from grader.suites.hw3.loops import Local, Loop, Student, state_entries, weights_of  # noqa: F401 (the suites' helpers)
 
 RTOL, ATOL = 1e-3, 2e-4
@@ -61,7 +61,7 @@ def gradients(weights: list, x, y, step: int, zeroing: str) -> list:
     params = [w.detach().clone().requires_grad_(True) for w in weights]
     half = len(x) // 2
     parts = [slice(0, half), slice(half, None)] if zeroing == "accumulate" else [slice(None)]
-    out = [[] for _ in params]
+    out: list[list] = [[] for _ in params]
     for part in parts:
         loss = loss_of(params, x[part], y[part], step) / len(parts)
         for i, g in enumerate(torch.autograd.grad(loss, params, allow_unused=True)):
@@ -70,7 +70,7 @@ def gradients(weights: list, x, y, step: int, zeroing: str) -> list:
     return [grads or None for grads in out]
 
 
-def drive(case: "Case", side, seed: int = 0) -> dict:
+def drive(case: Case, side, seed: int = 0) -> dict:
     """`case` run with the optimizer `side` (a `loops.Local` reference or the `loops.Student`'s),
     driven from here: the weights before the first step and after each ("path": per parameter,
     shape (steps + 1, *shape)) and the number of parameters with state at the end."""

@@ -5,11 +5,11 @@ from collections import Counter
 
 import pytest
 
-from grader.checks import raises
+from grader.assertions import raises
 from grader.data import load_text
 from grader.suites.hw1.codes import assert_canonical_form, assert_kraft_feasible, assert_same_code, expected_cost
-from grader.suites.hw1.public.test_huffman import canonical_of, check_report, decoded_text, encoded_pair, lengths_of
 from grader.suites.hw1.hidden.reference import canonical, encode_bits, huffman_lengths, optimal_cost
+from grader.suites.hw1.public.test_huffman import canonical_of, check_report, decoded_text, encoded_pair, lengths_of
 from grader.suites.hw1.snapshots import compressed_sizes
 from grader.suites.hw1.tolerance import approx
 

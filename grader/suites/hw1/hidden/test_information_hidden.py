@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from grader.checks import near, raises
+from grader.assertions import near, raises
 from grader.data import load_text
 from grader.suites.hw1.hidden.reference import conditional_entropy_bits, entropy_bits
 from grader.suites.hw1.public.test_information import ce_hints, mi_hints, mutual_information

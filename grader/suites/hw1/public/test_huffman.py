@@ -5,14 +5,22 @@ import math
 
 import pytest
 
-from grader.checks import integer, mapping, near, raises
-from grader.remote import StudentError
+from grader.assertions import integer, mapping, near, raises
+from grader.errors import StudentError
+from grader.suites.hw1.codes import (
+    assert_canonical_form,
+    assert_kraft_feasible,
+    assert_prefix_free,
+    assert_same_code,
+    char_counts,
+    code_table,
+    elias_gamma_code,
+    expected_cost,
+    lengths_table,
+    shown,
+)
 from grader.suites.hw1.snapshots import BLOCK, REPORT_CHARS, REPORT_TEXT, TABLES, compressed_sizes
 from grader.suites.hw1.tolerance import approx
-from grader.suites.hw1.codes import (
-    assert_canonical_form, assert_kraft_feasible, assert_prefix_free, assert_same_code, char_counts, code_table,
-    elias_gamma_code, expected_cost, lengths_table, shown,
-)
 
 
 def lengths_of(huff, freqs, what):
@@ -190,7 +198,7 @@ def first_difference(data: bytes, expected: dict) -> str:
 def test_encode_the_whole_corpus(submission, corpus, snapshot):
     """Is encode bit-exact on all 937,688 characters of the corpus, under a code the grader chooses?"""
     code, expected, what = elias_gamma_code(corpus), snapshot["corpus_gamma_code"], "encode(corpus)"
-    got = mapping(submission.driver("hw1", "encoded", corpus, code), what)
+    got = mapping(submission.driver("encoded", corpus, code), what)
     data, n_bits = encoded_pair(got.get("out"), what, got.get("types"))
     assert n_bits == expected["n_bits"], f"{what}: n_bits = {n_bits:,}, expected {expected['n_bits']:,}"
     assert hashlib.sha256(data).hexdigest() == expected["sha256"], (
@@ -202,7 +210,7 @@ def test_encode_the_whole_corpus(submission, corpus, snapshot):
 def test_decode_the_whole_corpus(submission, corpus, backwards, backwards_coded):
     """Does decode give back all 937,688 characters of the corpus (read backwards), under a code the grader chooses?"""
     code, data, n_bits = backwards_coded
-    got = mapping(submission.driver("hw1", "decoded", data, n_bits, code), "decode")
+    got = mapping(submission.driver("decoded", data, n_bits, code), "decode")
     decoded_text(got.get("out"), backwards, f"decode of the corpus read backwards ({n_bits:,} bits, codewords of 4, 8 and 12 bits)")
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from functools import lru_cache
+from functools import cache
 
 from grader.paths import course_root
 
 
-@lru_cache(maxsize=None)
+@cache
 def solution(name: str):
     """solutions/hw2/<name>.py as a module of its own (not the student's)."""
     folder = course_root() / "solutions" / "hw2"
     spec = importlib.util.spec_from_file_location(f"_hw2_solution_{name}", folder / f"{name}.py")
+    assert spec is not None and spec.loader is not None, folder / f"{name}.py"
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from grader.checks import close, mapping, number, raises, sequence
+from grader.assertions import close, mapping, number, raises, sequence
 from grader.suites.hw2 import training
 from grader.suites.hw2.hidden.reference import reference_outputs, solution
 from grader.suites.hw2.public.test_lr_control import KI, KP, TARGET_ACCURACY, experiment, update_ratio

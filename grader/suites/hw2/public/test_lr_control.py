@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from grader.checks import close, number
-from grader.remote import StudentError
+from grader.assertions import close, number
+from grader.errors import StudentError
 from grader.suites.hw2 import training
-from grader.suites.hw2.drivers import GraderPI
+from grader.worker.drivers.hw2 import GraderPI
 
 TARGET_ACCURACY = 0.85  # held-out accuracy after 300 steps; the seed sweep (benchmarks/seeds_hw2.py) backs it
 KP, KI = 0.3, 0.1  # the graders' PI controller (drivers.GraderPI) in the tests of task 2.3
@@ -47,7 +47,7 @@ def test_update_ratio(submission):
 
 def controller(submission, setpoint: float, lrs, lr_min: float, lr_max: float):
     """The student's LRController around the graders' PI (kp = 0.3, ki = 0.1, dt = 1), in the student's process."""
-    pi = submission.driver("hw2", "GraderPI", KP, KI, setpoint)
+    pi = submission.driver("GraderPI", KP, KI, setpoint)
     return submission.module("lr_control").LRController(pi, list(lrs), lr_min=lr_min, lr_max=lr_max)
 
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from grader.checks import close, number, sequence
-from grader.remote import StudentError
+from grader.assertions import close, number, sequence
+from grader.errors import StudentError
 from grader.suites.hw2.snapshots import SCRIPTS, script_pid
 
 
@@ -17,7 +17,7 @@ def pid_calls(submission, args: list, kwargs: dict, measurements: list) -> list[
     """PID(*args, **kwargs).update(y) for each y, called from the grading side: per call {"u": output}
     or {"error": the exception type it raised}."""
     pid = submission.module("pid").PID(*args, **kwargs)
-    out = []
+    out: list[dict] = []
     for y in measurements:
         try:
             out.append({"u": number(pid.update(y), f"PID.update({y})")})

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from grader.checks import close, mapping, number, sequence
-from grader.suites.hw2.drivers import GraderPI
+from grader.assertions import close, mapping, number, sequence
+from grader.worker.drivers.hw2 import GraderPI
 
 
 def metrics(plant_mod, t, y, setpoint=1.0):
@@ -95,7 +95,7 @@ def closed_loop_with_pi(submission, kp: float, ki: float, tau: float, dt: float,
     """The student's closed_loop around the graders' PI (setpoint 1) and the student's FirstOrderPlant:
     t, y and u as lists of steps + 1 floats."""
     plant_mod = submission.module("plant")
-    pi = submission.driver("hw2", "GraderPI", kp, ki, 1.0, dt)
+    pi = submission.driver("GraderPI", kp, ki, 1.0, dt)
     r = mapping(plant_mod.closed_loop(pi, plant_mod.FirstOrderPlant(tau, 1.0, dt), steps), "closed_loop")
     return {key: samples(r.get(key), f"closed_loop(...)[{key!r}] over {steps} steps", steps + 1) for key in ("t", "y", "u")}
 

@@ -18,7 +18,8 @@ import json
 import socket
 import struct
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MAX_MESSAGE = 512 * 1024 * 1024  # bytes; a larger frame is refused, not read
 WAIT_SLICE = 0.025  # seconds between `recv(..., waiting=)` calls while no data comes

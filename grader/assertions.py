@@ -7,11 +7,11 @@ Every helper raises AssertionError with a message the student reads as feedback,
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from grader.remote import StudentError
+from grader.errors import StudentError
 
 
 def number(value, what: str) -> float:
@@ -168,7 +168,8 @@ def borrowed(submission, banned: tuple[str, ...], allowed: tuple[str, ...] = ())
                 inner.add(id(node.value))
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and id(node) not in inner:
-                parts, n = [], node
+                parts: list[str] = []
+                n: ast.expr = node
                 while isinstance(n, ast.Attribute):
                     parts.append(n.attr)
                     n = n.value
