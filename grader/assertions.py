@@ -177,8 +177,13 @@ def borrowed(submission, banned: tuple[str, ...], allowed: tuple[str, ...] = ())
                     full = ".".join([aliases[n.id], *reversed(parts)])
                     if hit(full):
                         notes.append(f"{module}.py line {node.lineno} uses {full}")
-            elif isinstance(node, ast.Name) and node.id in aliases and hit(aliases[node.id]) \
-                    and isinstance(node.ctx, ast.Load) and id(node) not in inner:
+            elif (
+                isinstance(node, ast.Name)
+                and node.id in aliases
+                and hit(aliases[node.id])
+                and isinstance(node.ctx, ast.Load)
+                and id(node) not in inner
+            ):
                 notes.append(f"{module}.py line {node.lineno} uses {aliases[node.id]}")
         if notes:
             found[module] = sorted(set(notes), key=notes.index)[:BORROWED_LINES]

@@ -150,8 +150,11 @@ class Audit:
 
     def problems(self) -> list[str]:
         """Why the audit fails; empty when it passes."""
-        out = [f"{r.name}: {r.verdict.lower()}" + (f" ({r.note})" if r.note else "") for r in self.rows
-               if r.verdict not in ("ok", "caught", "missed")]
+        out = [
+            f"{r.name}: {r.verdict.lower()}" + (f" ({r.note})" if r.note else "")
+            for r in self.rows
+            if r.verdict not in ("ok", "caught", "missed")
+        ]
         out += [f"{r.name}: verdict changes with the seed: {', '.join(r.unstable)}" for r in self.rows if r.unstable]
         if len(self.of("wrong")) < MIN_WRONG:
             out.append(f"only {len(self.of('wrong'))} wrong variants; at least {MIN_WRONG} are needed")
@@ -167,8 +170,13 @@ class Audit:
 
     def to_dict(self) -> dict:
         return {
-            "assignment": self.assignment, "seeds": self.seeds, "seconds": self.seconds, "passed": self.passed,
-            "catch_rate": self.catch_rate, "false_failures": self.false_failures, "problems": self.problems(),
+            "assignment": self.assignment,
+            "seeds": self.seeds,
+            "seconds": self.seconds,
+            "passed": self.passed,
+            "catch_rate": self.catch_rate,
+            "false_failures": self.false_failures,
+            "problems": self.problems(),
             "rows": [{**r.__dict__, "verdict": r.verdict} for r in self.rows],
         }
 
@@ -196,8 +204,9 @@ def unstable_tests(first: dict, again: list[dict]) -> list[str]:
     return changed
 
 
-def audit(course: Course, assignment_id: str, seeds: int = 1, jobs: int | None = None,
-          isolation: str | None = None, progress=None) -> Audit:
+def audit(
+    course: Course, assignment_id: str, seeds: int = 1, jobs: int | None = None, isolation: str | None = None, progress=None
+) -> Audit:
     """Grade the solution, the stubs and every variant of an assignment as `course grade` does,
     and judge each (see the module docstring)."""
     import time
@@ -217,8 +226,7 @@ def audit(course: Course, assignment_id: str, seeds: int = 1, jobs: int | None =
     with tempfile.TemporaryDirectory(prefix=f"audit-{a.id}-") as tmp:
         subs, out = Path(tmp) / "submissions", Path(tmp) / "graded"
         shutil.copytree(solutions, subs / "solution", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(course.root / "assignments" / a.folder, subs / "stubs",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(course.root / "assignments" / a.folder, subs / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
         for v in wrong + correct:
             make_submission(solutions, v, subs / f"{'wrong' if v.wrong else 'correct'}-{v.name}")
         grade(course, a.id, subs, out / "0", jobs=jobs, isolation=isolation, progress=progress)
@@ -241,17 +249,23 @@ def audit(course: Course, assignment_id: str, seeds: int = 1, jobs: int | None =
 def render(report: Audit) -> str:
     """The audit as a table: each submission, the tasks it should lose and did lose, its verdict."""
     width = max([len(r.name) for r in report.rows] + [20])
-    lines = [f"{report.assignment}: audit of the graders ({len(report.of('wrong'))} wrong variants, "
-             f"{len(report.of('correct'))} correct, {report.seeds} draw(s) of seeds, {report.seconds:.0f} s)", "",
-             f"{'kind':<8} {'submission':<{width}}  {'should lose':<14} {'lost':<14} {'score':>7}  verdict"]
+    lines = [
+        f"{report.assignment}: audit of the graders ({len(report.of('wrong'))} wrong variants, "
+        f"{len(report.of('correct'))} correct, {report.seeds} draw(s) of seeds, {report.seconds:.0f} s)",
+        "",
+        f"{'kind':<8} {'submission':<{width}}  {'should lose':<14} {'lost':<14} {'score':>7}  verdict",
+    ]
     for r in report.rows:
         expected = "all" if r.kind == "stubs" else ", ".join(r.expected) or "-"
         lost = "all" if r.kind == "stubs" and len(r.lost) == len(r.expected) else ", ".join(r.lost) or "-"
         verdict = r.verdict + (f"; seed-dependent: {'; '.join(r.unstable)}" if r.unstable else "")
         lines.append(f"{r.kind:<8} {r.name:<{width}}  {expected:<14} {lost:<14} {r.score:>7.4g}  {verdict}")
     wrong = report.of("wrong")
-    lines += ["", f"caught {sum(r.verdict == 'caught' for r in wrong)} of {len(wrong)} wrong variants "
-                  f"({report.catch_rate:.0%}); false failures: {report.false_failures}"]
+    lines += [
+        "",
+        f"caught {sum(r.verdict == 'caught' for r in wrong)} of {len(wrong)} wrong variants "
+        f"({report.catch_rate:.0%}); false failures: {report.false_failures}",
+    ]
     problems = report.problems()
     lines += [f"  problem: {p}" for p in problems] or ["audit passed"]
     return "\n".join(lines)

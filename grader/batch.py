@@ -96,16 +96,18 @@ def ungradable_result(assignment: Assignment, submission: Path, cause: str, isol
     return result
 
 
-def _grade_in_pool(root: str, assignment_id: str, submission: str, isolation: str, trial: int = 0,
-                   seeded_only: bool = False) -> dict:
+def _grade_in_pool(
+    root: str, assignment_id: str, submission: str, isolation: str, trial: int = 0, seeded_only: bool = False
+) -> dict:
     """Runs in a pool process (forked from the parent, so nothing is imported again), or in the
     fallback grading process of `grade_one`."""
     from grader.config import load_course
     from grader.runner import run_assignment
 
     course = load_course(Path(root))
-    return run_assignment(course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation,
-                          trial=trial, seeded_only=seeded_only).to_dict()
+    return run_assignment(
+        course, assignment_id, Path(submission), ("public", "hidden"), isolation=isolation, trial=trial, seeded_only=seeded_only
+    ).to_dict()
 
 
 def _one_thread() -> None:
@@ -119,18 +121,36 @@ def _one_thread() -> None:
         torch.set_num_threads(1)
 
 
-def grade_one(course: Course, assignment: Assignment, submission: Path, isolation: str, trial: int = 0,
-              seeded_only: bool = False) -> RunResult:
+def grade_one(
+    course: Course, assignment: Assignment, submission: Path, isolation: str, trial: int = 0, seeded_only: bool = False
+) -> RunResult:
     """Grade one student in a fresh grading process (the fallback when a pool process died)."""
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "grader.batch", str(course.root), assignment.id, str(submission), str(result_file),
-               isolation, str(trial), "seeded" if seeded_only else "all"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "grader.batch",
+            str(course.root),
+            assignment.id,
+            str(submission),
+            str(result_file),
+            isolation,
+            str(trial),
+            "seeded" if seeded_only else "all",
+        ]
         env = {**os.environ, "COURSE_ROOT": str(course.root), "MPLBACKEND": "Agg"}
         budget = assignment.limits.grader_s + 60
         try:
-            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=budget,
-                                  preexec_fn=lambda: die_with_parent(os.getppid()))
+            proc = subprocess.run(
+                cmd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=budget,
+                preexec_fn=lambda: die_with_parent(os.getppid()),
+            )
         except subprocess.TimeoutExpired:
             return ungradable_result(assignment, submission, f"grading took longer than {budget:g} s", isolation)
         if proc.returncode != 0:
@@ -140,9 +160,18 @@ def grade_one(course: Course, assignment: Assignment, submission: Path, isolatio
         return RunResult.from_dict(json.loads(result_file.read_text()))
 
 
-def grade(course: Course, assignment_id: str, submissions: Path, out: Path, jobs: int | None = None,
-          force: bool = False, isolation: str | None = None, progress=None, trial: int = 0,
-          seeded_only: bool = False) -> BatchSummary:
+def grade(
+    course: Course,
+    assignment_id: str,
+    submissions: Path,
+    out: Path,
+    jobs: int | None = None,
+    force: bool = False,
+    isolation: str | None = None,
+    progress=None,
+    trial: int = 0,
+    seeded_only: bool = False,
+) -> BatchSummary:
     """Grade every student folder under `submissions` into `out`; see the module docstring.
     `trial` and `seeded_only` are `course audit --seeds`'s (see grader.runner.run_assignment)."""
     from grader.paths import suite_dir
@@ -176,8 +205,9 @@ def class_lock(out: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise CourseError(f"{out}: another `course grade` (pid {holder}) is writing there; "
-                              "wait for it to finish, or use another --out") from None
+            raise CourseError(
+                f"{out}: another `course grade` (pid {holder}) is writing there; wait for it to finish, or use another --out"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         global _LOCK_FD
@@ -195,12 +225,14 @@ def _writes(what: Path):
     try:
         yield
     except OSError as exc:
-        raise CourseError(f"{what}: cannot be written ({exc.strerror or exc}); "
-                          "the students graded so far are kept, rerun to resume") from None
+        raise CourseError(
+            f"{what}: cannot be written ({exc.strerror or exc}); the students graded so far are kept, rerun to resume"
+        ) from None
 
 
-def _grade_locked(course: Course, a: Assignment, everyone: list[Path], out: Path, jobs, force, isolation, progress,
-                  trial, seeded_only) -> BatchSummary:
+def _grade_locked(
+    course: Course, a: Assignment, everyone: list[Path], out: Path, jobs, force, isolation, progress, trial, seeded_only
+) -> BatchSummary:
     isolation = isolation or ("bwrap" if sandbox.bwrap_path() else "limits")
     summary = BatchSummary(isolation=isolation)
     todo = []
@@ -235,8 +267,9 @@ def _grade_locked(course: Course, a: Assignment, everyone: list[Path], out: Path
     retry = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_one_thread) as pool:
         # absolute, not resolved: a student folder that is a link is refused when graded, not followed
-        futures = {pool.submit(_grade_in_pool, str(course.root), a.id, str(s.absolute()), isolation, trial, seeded_only): s
-                   for s in todo}
+        futures = {
+            pool.submit(_grade_in_pool, str(course.root), a.id, str(s.absolute()), isolation, trial, seeded_only): s for s in todo
+        }
         try:
             for future in as_completed(futures):
                 student = futures[future]

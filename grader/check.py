@@ -13,8 +13,14 @@ from grader.results import RunResult, write_json
 from grader.runner import run_assignment
 
 
-def check(course: Course, assignment_id: str, path: Path | None = None, solution: bool = False,
-          isolation: str | None = None, select: str | None = None) -> RunResult:
+def check(
+    course: Course,
+    assignment_id: str,
+    path: Path | None = None,
+    solution: bool = False,
+    isolation: str | None = None,
+    select: str | None = None,
+) -> RunResult:
     """Public suite on the learner's code (default `assignments/<folder>`), or public + hidden on
     `solutions/<folder>` with `solution=True`. Records the score in the workspace's progress file."""
     a = course.built(assignment_id)

@@ -63,7 +63,11 @@ def syllabus(no_readings):
 
 @main.command()
 @click.argument("assignment")
-@click.option("--path", type=click.Path(path_type=Path), help="Folder with your files, or your notebook (.ipynb) (default: assignments/<folder>).")
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path),
+    help="Folder with your files, or your notebook (.ipynb) (default: assignments/<folder>).",
+)
 @click.option("--solution", is_flag=True, help="Instructor: public and hidden suites against solutions/.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
 @click.option("-k", "select", help="Only tests whose name matches this pytest -k expression.")
@@ -116,8 +120,13 @@ def grade(assignment, submissions, out, jobs, force):
 
 @main.command()
 @click.argument("assignments", nargs=-1, required=True)
-@click.option("--seeds", type=click.IntRange(1, 50), default=1, show_default=True,
-              help="Draws of seeds: tests marked `seeded` are graded again with N-1 other seeds.")
+@click.option(
+    "--seeds",
+    type=click.IntRange(1, 50),
+    default=1,
+    show_default=True,
+    help="Draws of seeds: tests marked `seeded` are graded again with N-1 other seeds.",
+)
 @click.option("--jobs", type=int, default=None, help="Submissions graded at once (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON instead of a table.")
 def audit(assignments, seeds, jobs, as_json):
@@ -177,9 +186,15 @@ def release(out, check_only):
 
 @main.command()
 @click.argument("assignment")
-@click.option("--path", type=click.Path(path_type=Path), help="Folder with your files, or your notebook (.ipynb) (default: assignments/<folder>).")
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path),
+    help="Folder with your files, or your notebook (.ipynb) (default: assignments/<folder>).",
+)
 @click.option("--solution", is_flag=True, help="Draw the figures from solutions/ instead.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("figures"), show_default=True, help="Folder for the PNG files.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("figures"), show_default=True, help="Folder for the PNG files."
+)
 def plot(assignment, path, solution, out):
     """Draw an assignment's figures from your code (PNG files in --out)."""
     from grader.errors import StudentError

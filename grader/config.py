@@ -137,7 +137,11 @@ class _Reader:
         items = self.mapping(node, path, (), tuple(kinds))
         limits = replace(base, **{k: self.scalar(v, f"{path}.{k}", kinds[k]) for k, v in items.items()})
         if "reply_mb" in items and limits.reply_mb > REPLY_MB_MAX:
-            raise self.fail(items["reply_mb"], f"{path}.reply_mb", f"expected at most {REPLY_MB_MAX} (the largest frame the wire carries), got {limits.reply_mb}")
+            raise self.fail(
+                items["reply_mb"],
+                f"{path}.reply_mb",
+                f"expected at most {REPLY_MB_MAX} (the largest frame the wire carries), got {limits.reply_mb}",
+            )
         return limits
 
     def task(self, node, path) -> Task:
@@ -176,7 +180,8 @@ class _Reader:
             tasks=tuple(tasks),
             limits=limits,
             preload=tuple(self.scalar(x, f"{path}.preload", str) for x in self.sequence(m["preload"], f"{path}.preload"))
-            if "preload" in m else (),
+            if "preload" in m
+            else (),
         )
 
 

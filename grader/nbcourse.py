@@ -50,7 +50,9 @@ def split_module(text: str, filename: str, modules: tuple[str, ...]) -> tuple[li
     solution_blocks(text, filename)  # well-formed markers, or a ReleaseError naming the line
     tree = ast.parse(text, filename)
     lines = text.splitlines()
-    own = re.compile(rf"^\s*(from\s+({'|'.join(map(re.escape, modules))})\s+import\s|import\s+({'|'.join(map(re.escape, modules))})\s*$)")
+    own = re.compile(
+        rf"^\s*(from\s+({'|'.join(map(re.escape, modules))})\s+import\s|import\s+({'|'.join(map(re.escape, modules))})\s*$)"
+    )
     starts = [min([n.lineno, *(d.lineno for d in getattr(n, "decorator_list", []))]) - 1 for n in tree.body]
     imports, chunks = [], []
     for i, node in enumerate(tree.body):
@@ -125,13 +127,28 @@ def handout_sections(text: str) -> tuple[str, dict[str, str]]:
     return intro.strip(), {k: v.strip() for k, v in sections.items()}
 
 
-def cell(kind: str, source: str, cell_id: str, nbgrader_cell: bool = True, *, solution=False, grade=False, locked=False,
-         points: float | None = None) -> dict:
+def cell(
+    kind: str,
+    source: str,
+    cell_id: str,
+    nbgrader_cell: bool = True,
+    *,
+    solution=False,
+    grade=False,
+    locked=False,
+    points: float | None = None,
+) -> dict:
     """A cell; an `nbgrader_cell` carries nbgrader's metadata with `cell_id` as their grade_id."""
     c: dict = {"cell_type": kind, "id": cell_id, "metadata": {}, "source": source}
     if nbgrader_cell:
-        meta = {"grade": grade, "grade_id": cell_id, "locked": locked, "schema_version": SCHEMA_VERSION,
-                "solution": solution, "task": False}
+        meta = {
+            "grade": grade,
+            "grade_id": cell_id,
+            "locked": locked,
+            "schema_version": SCHEMA_VERSION,
+            "solution": solution,
+            "task": False,
+        }
         if grade:
             meta["points"] = points
         c["metadata"]["nbgrader"] = meta
@@ -155,12 +172,16 @@ def build_notebook(course: Course, a: Assignment) -> dict:
     imports = list(dict.fromkeys(future + [line for line in imports if "__future__" not in line]))
     handout = FillTaskHeadings(a)((src / "README.md").read_text(encoding="utf-8"), f"solutions/{a.folder}/README.md")
     intro, sections = handout_sections(handout)
-    note = (f"*This is {a.id} as a notebook.* Write your code in the answer cells (`YOUR CODE HERE`). Each task "
-            "ends with a read-only test cell: it runs the course's graders on this notebook **as saved** "
-            f"(save first), in an isolated process, and prints the task's tests and points. "
-            f"`course check {a.id} --path {a.id}.ipynb` runs them all from a terminal.")
-    cells = [cell("markdown", f"{intro}\n\n{note}", "intro", nbgrader_cell=False),
-             cell("code", "# The imports every answer below may use (read-only).\n" + "\n".join(imports), "setup", locked=True)]
+    note = (
+        f"*This is {a.id} as a notebook.* Write your code in the answer cells (`YOUR CODE HERE`). Each task "
+        "ends with a read-only test cell: it runs the course's graders on this notebook **as saved** "
+        f"(save first), in an isolated process, and prints the task's tests and points. "
+        f"`course check {a.id} --path {a.id}.ipynb` runs them all from a terminal."
+    )
+    cells = [
+        cell("markdown", f"{intro}\n\n{note}", "intro", nbgrader_cell=False),
+        cell("code", "# The imports every answer below may use (read-only).\n" + "\n".join(imports), "setup", locked=True),
+    ]
     for task in a.tasks:
         key = task.id.replace(".", "_")
         if task.id in sections:
@@ -181,15 +202,21 @@ def build_notebook(course: Course, a: Assignment) -> dict:
                 cells.append(cell("code", "# Given (read-only).\n" + "\n\n\n".join(c.text for c in run), cell_id, locked=True))
             else:
                 cells.append(cell("code", "\n\n\n".join(nbgrader_markers(c.text) for c in run), cell_id, solution=True))
-        tests = (f"# Task {task.id} ({task.points:g} points): the course's graders on this notebook as saved.\n"
-                 "from grader.nbgrade import grade_task\n\n"
-                 f'grade_task("{a.id}", "{task.id}")\n'
-                 "### BEGIN HIDDEN TESTS\n"
-                 f'grade_task("{a.id}", "{task.id}", hidden=True)\n'
-                 "### END HIDDEN TESTS")
+        tests = (
+            f"# Task {task.id} ({task.points:g} points): the course's graders on this notebook as saved.\n"
+            "from grader.nbgrade import grade_task\n\n"
+            f'grade_task("{a.id}", "{task.id}")\n'
+            "### BEGIN HIDDEN TESTS\n"
+            f'grade_task("{a.id}", "{task.id}", hidden=True)\n'
+            "### END HIDDEN TESTS"
+        )
         cells.append(cell("code", tests, f"tests_{key}", grade=True, locked=True, points=task.points))
-    return {"cells": cells, "metadata": {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
+    return {
+        "cells": cells,
+        "metadata": {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 def config_text(course: Course) -> str:
@@ -197,7 +224,7 @@ def config_text(course: Course) -> str:
     grade_s = max(a.limits.grader_s for a in built)
     # an answer cell may run as long as one test may (course.yaml: wall_s), by its task's assignment
     cell_s = {a.tasks[0].id.split(".")[0]: a.limits.wall_s for a in built if a.tasks}
-    return f'''{HEADER}
+    return f"""{HEADER}
 import os
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
@@ -222,7 +249,7 @@ c.Execute.timeout_func = cell_timeout
 
 # The course the notebooks came from: its graders and datasets.
 os.environ.setdefault("COURSE_ROOT", {str(course.root)!r})
-'''
+"""
 
 
 def init_course(course: Course, directory: Path) -> list[Path]:

@@ -84,8 +84,10 @@ def grade_task(assignment_id: str, task_id: str, hidden: bool = False) -> float:
 
         stale = stale_names(notebook_code(notebook, read_only_cells(course, a)), vars(__main__))
         if stale:
-            print(f"note: {', '.join(stale)} as run in this kernel differ(s) from the saved notebook; "
-                  "save it (Ctrl-S) and run this cell again: the graders read the saved file")
+            print(
+                f"note: {', '.join(stale)} as run in this kernel differ(s) from the saved notebook; "
+                "save it (Ctrl-S) and run this cell again: the graders read the saved file"
+            )
     print(task_report(result, task.id, task.title))
     return next(t.points for t in result.tasks if t.id == task.id)
 

@@ -55,8 +55,11 @@ def read_only_cells(course, assignment: Assignment) -> dict[str, str]:
         nb = build_notebook(course, assignment)
     except (CourseError, OSError):
         return {}
-    return {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in nb["cells"]
-            if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("locked")}
+    return {
+        c["metadata"]["nbgrader"]["grade_id"]: c["source"]
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("locked")
+    }
 
 
 def notebook_code(path: Path, read_only: dict[str, str] | None = None) -> str:
@@ -139,13 +142,16 @@ def write_modules(code: str, assignment: Assignment, folder: Path) -> None:
     for name in others:
         (folder / f"{name}.py").write_text(
             f"# {name} is the notebook's code too: one namespace, as in the notebook\n"
-            f"import sys\nimport {first}\n\nsys.modules[__name__] = {first}\n", encoding="utf-8")
+            f"import sys\nimport {first}\n\nsys.modules[__name__] = {first}\n",
+            encoding="utf-8",
+        )
 
 
 def own_files_only(path: Path, assignment: Assignment) -> None:
     """Refuse a submission that is, or whose modules or notebooks are, a symbolic link or not a
     regular file: a link could point at another student's work or the instructor's, and a named
     pipe would block the reader. Checked before anything is opened or resolved."""
+
     def refuse(p: Path, why: str):
         raise CourseError(f"{p.name}: {why}; a submission must hold its own files, not links to others")
 

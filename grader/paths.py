@@ -35,6 +35,7 @@ class AssignmentRef(Protocol):
     @property
     def grader(self) -> Path | None: ...
 
+
 PACKAGE = Path(__file__).resolve().parent
 SUITES = PACKAGE / "suites"
 

@@ -129,7 +129,10 @@ def student_files(course: Course, assignment: Assignment) -> dict[str, str | byt
     src = course.root / "solutions" / assignment.folder
     if not src.is_dir():
         raise ReleaseError(f"{src}: missing; a built assignment needs its solutions folder")
-    steps: dict[str, list[Callable[[str, str], str]]] = {".py": [StripSolutions(assignment)], ".md": [FillTaskHeadings(assignment)]}
+    steps: dict[str, list[Callable[[str, str], str]]] = {
+        ".py": [StripSolutions(assignment)],
+        ".md": [FillTaskHeadings(assignment)],
+    }
     out: dict[str, str | bytes] = {}
     for path in sorted(src.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts:
@@ -154,7 +157,11 @@ def release_assignments(course: Course, check: bool = False) -> list[str]:
             continue
         target = course.root / "assignments" / a.folder
         files = student_files(course, a)
-        existing = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file() and "__pycache__" not in p.parts} if target.is_dir() else set()
+        existing = (
+            {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+            if target.is_dir()
+            else set()
+        )
         for rel, content in files.items():
             path = target / rel
             data = content.encode("utf-8") if isinstance(content, str) else content
@@ -212,8 +219,9 @@ def _held_out(course: Course) -> tuple[dict[str, str], list[tuple[str, str]]]:
     from grader.data import heldout_files
 
     digests, snippets = {}, []
-    files = heldout_files() + [p for a in course.assignments if a.built
-                               for p in (course.root / "solutions" / a.folder).rglob("*") if p.is_file()]
+    files = heldout_files() + [
+        p for a in course.assignments if a.built for p in (course.root / "solutions" / a.folder).rglob("*") if p.is_file()
+    ]
     for path in files:
         data = path.read_bytes()
         name = path.relative_to(course.root).as_posix()
@@ -238,8 +246,13 @@ def scan_for_leaks(course: Course, out: Path) -> list[str]:
             for b in solution_blocks(path.read_text(), str(path)):
                 fingerprints |= _windows(b.body)
     digests, snippets = _held_out(course)
-    generated = {p.relative_to(course.root).as_posix() for a in course.assignments if a.built
-                 for p in (course.root / "assignments" / a.folder).rglob("*") if p.is_file()}
+    generated = {
+        p.relative_to(course.root).as_posix()
+        for a in course.assignments
+        if a.built
+        for p in (course.root / "assignments" / a.folder).rglob("*")
+        if p.is_file()
+    }
     leaks = []
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()

@@ -95,14 +95,26 @@ class ParentProcess:
         if isolation == "bwrap":
             argv = sandbox.bwrap_prefix(self.scratch, self.staged) + ["--"] + argv
             cwd = None
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "OMP_NUM_THREADS": "1",
-               "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": "/tmp",
+            "OMP_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg",
+            "PYTHONHASHSEED": "0",
+        }
         if isolation != "bwrap":  # temporary files go to the scratch folder, where scratch_mb counts them
             env["TMPDIR"] = str(self.scratch)
         with open(self.home / "startup.txt", "wb") as startup:  # errors before the parent is serving
             self.proc = subprocess.Popen(
-                argv, pass_fds=[child.fileno()], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                stdout=startup, stderr=startup, start_new_session=True,
+                argv,
+                pass_fds=[child.fileno()],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=startup,
+                stderr=startup,
+                start_new_session=True,
             )
         child.close()
         self.sock = parent
@@ -137,9 +149,13 @@ class ParentProcess:
         else:
             seen_as = str(submission)
         ours, theirs = socket.socketpair()
-        request: contract.Fork = {"op": "fork", "submission": seen_as, "modules": list(modules),
-                                  "output": str(self.inside(self.scratch / "output.txt")),
-                                  "startup": str(self.inside(self.scratch / "startup.txt"))}
+        request: contract.Fork = {
+            "op": "fork",
+            "submission": seen_as,
+            "modules": list(modules),
+            "output": str(self.inside(self.scratch / "output.txt")),
+            "startup": str(self.inside(self.scratch / "startup.txt")),
+        }
         try:
             protocol.send(self.sock, request)
             socket.send_fds(self.sock, [b"F"], [theirs.fileno()])
@@ -277,14 +293,25 @@ class Worker:
     A reply frame over `limits.reply_mb` is refused before it is read.
     """
 
-    def __init__(self, submission: Path, modules: list[str], limits: Limits, isolation: str, preload=(),
-                 assignment: str = "", drivers: str = ""):
+    def __init__(
+        self,
+        submission: Path,
+        modules: list[str],
+        limits: Limits,
+        isolation: str,
+        preload=(),
+        assignment: str = "",
+        drivers: str = "",
+    ):
         self.submission = Path(submission).resolve()
         self.modules = list(modules)
         self.limits = limits
         self.isolation = isolation  # "bwrap" or "limits"
         self.config = contract.ParentConfig(
-            assignment=assignment, limits=limits, preload=tuple(preload), drivers=drivers,
+            assignment=assignment,
+            limits=limits,
+            preload=tuple(preload),
+            drivers=drivers,
             require_filter=sys.platform == "linux",  # a report never claims a filter that is not there
             # the fallback parent dies with this process (PR_SET_PDEATHSIG: strictly, with the thread
             # that starts it, so start parents from a thread that outlives them); under bwrap its
@@ -441,7 +468,9 @@ class Worker:
             raise StudentError(str(exc), "limit") from None
         except protocol.FrameTooLarge as exc:
             self.stop()
-            raise StudentError(f"the reply of {-(-exc.size // MB)} MB exceeds the {self.limits.reply_mb} MB limit", "limit") from None
+            raise StudentError(
+                f"the reply of {-(-exc.size // MB)} MB exceeds the {self.limits.reply_mb} MB limit", "limit"
+            ) from None
         except (EOFError, OSError, protocol.ProtocolError) as exc:
             startup = self.startup_error()
             cause, text = _describe_exit(self.stop(grace=1.0), self.isolation)
@@ -541,8 +570,16 @@ def _student_error(error: dict, modules: list[str]) -> StudentError:
 class Submission:
     """Student code behind the seam; one worker, a per-test deadline and a timeout memo."""
 
-    def __init__(self, path: Path, modules: list[str], limits: Limits, isolation: str = "limits", preload=(),
-                 assignment: str = "", drivers: str = ""):
+    def __init__(
+        self,
+        path: Path,
+        modules: list[str],
+        limits: Limits,
+        isolation: str = "limits",
+        preload=(),
+        assignment: str = "",
+        drivers: str = "",
+    ):
         self.path = Path(path)
         self.limits = limits
         self.worker = Worker(path, modules, limits, isolation, preload, assignment, drivers)
@@ -556,8 +593,15 @@ class Submission:
     @classmethod
     def of(cls, assignment: Assignment, path: Path, isolation: str = "limits", limits: Limits | None = None) -> Submission:
         """A submission of `assignment`: its modules, limits, preloads and drivers."""
-        return cls(path, list(assignment.modules), limits or assignment.limits, isolation, assignment.preload,
-                   assignment.id, paths.drivers_source(assignment))
+        return cls(
+            path,
+            list(assignment.modules),
+            limits or assignment.limits,
+            isolation,
+            assignment.preload,
+            assignment.id,
+            paths.drivers_source(assignment),
+        )
 
     @property
     def isolation(self) -> str:
@@ -662,8 +706,13 @@ def student_imports(path: Path, modules: tuple[str, ...]) -> list[str]:
         return []
     found: list[str] = []
     for node in tree.body:
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module]
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level
+            else []
+        )
         found += [n for n in names if n in modules and n not in found]
     return found
 
@@ -686,9 +735,14 @@ def driver_imports(source: str, name: str) -> tuple[str, ...]:
             if not isinstance(node, ast.Call):
                 continue
             callee = node.func
-            if isinstance(callee, ast.Attribute) and callee.attr == "import_module" and node.args \
-                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str) \
-                    and node.args[0].value not in found:
+            if (
+                isinstance(callee, ast.Attribute)
+                and callee.attr == "import_module"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and node.args[0].value not in found
+            ):
                 found.append(node.args[0].value)
             elif isinstance(callee, ast.Name):
                 todo.append(callee.id)

@@ -31,7 +31,7 @@ def table(result: RunResult, assignment: Assignment, color: bool = False) -> str
             for line in textwrap.wrap(t.feedback, width - 8) or [""]:
                 lines.append(f"{'':6}{line}")
             if t.output.strip():
-                lines.append(f"{'':6}your code printed: {t.output.strip().splitlines()[-1][:width - 26]}")
+                lines.append(f"{'':6}your code printed: {t.output.strip().splitlines()[-1][: width - 26]}")
     lines.append("")
     for task in result.tasks:
         lines.append(f"  Task {task.id:<4} {task.title[:name_w]:<{name_w}} {task.points:>6.4g} / {task.max_points:g}")
@@ -53,7 +53,11 @@ def fit(name: str, width: int) -> str:
 
 def feedback_text(result: RunResult, assignment: Assignment, student: str) -> str:
     """What a student reads after grading: score per task, and what to fix, test by test."""
-    lines = [f"{assignment.id} ({assignment.title}) - {printable(student, 200)}", f"Score: {result.score:g} / {result.max_score:g}", ""]
+    lines = [
+        f"{assignment.id} ({assignment.title}) - {printable(student, 200)}",
+        f"Score: {result.score:g} / {result.max_score:g}",
+        "",
+    ]
     for task in result.tasks:
         lines.append(f"Task {task.id} {task.title}: {task.points:g} / {task.max_points:g} ({task.passed} of {task.tests} tests)")
         for t in result.tests:

@@ -82,9 +82,7 @@ class GradingPlugin:
     @pytest.fixture(autouse=True)
     def _course_test(self, request):
         if time.monotonic() - self.started > self.assignment.limits.grader_s:
-            raise StudentError(
-                f"not run: the submission used its {self.assignment.limits.grader_s:g} s total time", "timeout"
-            )
+            raise StudentError(f"not run: the submission used its {self.assignment.limits.grader_s:g} s total time", "timeout")
         self.sub.begin_test(request.node.nodeid, test_seed(request.node.nodeid, self.trial))
         with grading_bound(grading_seconds(self.assignment)) as bound:
             self.bound = bound
@@ -95,9 +93,7 @@ class GradingPlugin:
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
-        record = self.records.setdefault(
-            item.nodeid, {"item": item, "passed": True, "seconds": 0.0, "order": len(self.records)}
-        )
+        record = self.records.setdefault(item.nodeid, {"item": item, "passed": True, "seconds": 0.0, "order": len(self.records)})
         record["seconds"] += report.duration
         if report.when == "call":
             record["output"] = self.sub.printed()
@@ -160,8 +156,10 @@ def grading_bound(seconds: float):
         return
 
     def expired(signum, frame):
-        state["expired"] = (f"checking this answer took the grading side more than {seconds:g} s; "
-                            "are the values returned far larger than asked for?")
+        state["expired"] = (
+            f"checking this answer took the grading side more than {seconds:g} s; "
+            "are the values returned far larger than asked for?"
+        )
         raise StudentError(state["expired"], "timeout")
 
     previous = signal.signal(signal.SIGALRM, expired)
@@ -220,8 +218,15 @@ def run_assignment(
     return result
 
 
-def run_folder(assignment: Assignment, submission_dir: Path, suites: tuple[str, ...], isolation: str | None,
-               select: str | None, trial: int = 0, seeded_only: bool = False) -> RunResult:
+def run_folder(
+    assignment: Assignment,
+    submission_dir: Path,
+    suites: tuple[str, ...],
+    isolation: str | None,
+    select: str | None,
+    trial: int = 0,
+    seeded_only: bool = False,
+) -> RunResult:
     present = [m for m in assignment.modules if (submission_dir / f"{m}.py").is_file()]
     if not present:
         files = ", ".join(f"{m}.py" for m in assignment.modules)
@@ -238,9 +243,27 @@ def run_folder(assignment: Assignment, submission_dir: Path, suites: tuple[str, 
     undumpable()  # a worker of the same user cannot read or write this process's memory
     sub = Submission.of(assignment, submission_dir, isolation)
     plugin = GradingPlugin(assignment, sub, trial, seeded_only)
-    args = [*map(str, dirs), "-c", str(PYTEST_INI), "--rootdir", str(paths.suite_dir(assignment).parent), "-q",
-            "-p", "no:cacheprovider", "--import-mode=importlib", "--tb=native", "--assert=plain",
-            "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler", "-o", "console_output_style=classic"]
+    args = [
+        *map(str, dirs),
+        "-c",
+        str(PYTEST_INI),
+        "--rootdir",
+        str(paths.suite_dir(assignment).parent),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--import-mode=importlib",
+        "--tb=native",
+        "--assert=plain",
+        "-p",
+        "no:unraisableexception",
+        "-p",
+        "no:threadexception",
+        "-p",
+        "no:faulthandler",
+        "-o",
+        "console_output_style=classic",
+    ]
     if select:
         args += ["-k", select]
     started = time.monotonic()
@@ -267,8 +290,14 @@ def run_folder(assignment: Assignment, submission_dir: Path, suites: tuple[str, 
     for task in assignment.tasks:
         mine = [t for t in tests if t.task == task.id]
         result.tasks.append(
-            TaskScore(task.id, task.title, round(sum(t.points for t in mine), 2),
-                      task.points if mine else 0.0, sum(t.passed for t in mine), len(mine))
+            TaskScore(
+                task.id,
+                task.title,
+                round(sum(t.points for t in mine), 2),
+                task.points if mine else 0.0,
+                sum(t.passed for t in mine),
+                len(mine),
+            )
         )
     result.notes = [f"{m}.py is missing from the submission" for m in assignment.modules if m not in present]
     result.seconds = round(time.monotonic() - started, 2)

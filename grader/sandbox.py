@@ -43,9 +43,16 @@ def bwrap_prefix(workdir: Path, submission: Path) -> list[str]:
     readonly |= {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)}
     # what the grading process imports from, but no course root (a checkout: its solutions, its
     # datasets) and nothing that holds the scratch folder (/tmp, for a script run from there)
-    readonly |= {p for p in sys.path if os.path.isabs(p) and Path(p).is_dir() and not p.startswith(str(course_root()))
-                 and not (Path(p) / "course.yaml").exists() and Path(p).resolve() != PACKAGE.parent
-                 and not Path(workdir).resolve().is_relative_to(Path(p).resolve())}
+    readonly |= {
+        p
+        for p in sys.path
+        if os.path.isabs(p)
+        and Path(p).is_dir()
+        and not p.startswith(str(course_root()))
+        and not (Path(p) / "course.yaml").exists()
+        and Path(p).resolve() != PACKAGE.parent
+        and not Path(workdir).resolve().is_relative_to(Path(p).resolve())
+    }
     bwrap = bwrap_path()
     if bwrap is None:
         raise RuntimeError("bubblewrap (bwrap) is not installed")
@@ -58,8 +65,18 @@ def bwrap_prefix(workdir: Path, submission: Path) -> list[str]:
             argv += ["--ro-bind", path, path]
     # the package last, on top of whatever showed it above (an installed copy in site-packages):
     # an empty folder with the worker's part alone in it
-    argv += ["--tmpfs", str(PACKAGE), "--ro-bind", str(PACKAGE / "__init__.py"), str(PACKAGE / "__init__.py"),
-             "--ro-bind", str(PACKAGE / "worker"), str(PACKAGE / "worker"), "--remount-ro", str(PACKAGE)]
+    argv += [
+        "--tmpfs",
+        str(PACKAGE),
+        "--ro-bind",
+        str(PACKAGE / "__init__.py"),
+        str(PACKAGE / "__init__.py"),
+        "--ro-bind",
+        str(PACKAGE / "worker"),
+        str(PACKAGE / "worker"),
+        "--remount-ro",
+        str(PACKAGE),
+    ]
     argv += ["--ro-bind", str(submission), SUBMISSION, "--chdir", "/tmp", "--setenv", "TMPDIR", "/tmp"]
     return argv
 

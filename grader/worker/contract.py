@@ -164,4 +164,3 @@ def getattr_(target: list, name: str) -> GetAttr:
 
 def call(target: list, name: str | None, args: list, kwargs: dict) -> Call:
     return {"op": "call", "target": target, "name": name, "args": args, "kwargs": kwargs}
-

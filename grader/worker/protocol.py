@@ -203,8 +203,9 @@ def send(sock: socket.socket, message: Any) -> None:
     sock.sendall(_HEADER.pack(len(body)) + body)
 
 
-def recv(sock: socket.socket, deadline: float | None = None, max_size: int = MAX_MESSAGE,
-         waiting: Callable[[], None] | None = None) -> Any:
+def recv(
+    sock: socket.socket, deadline: float | None = None, max_size: int = MAX_MESSAGE, waiting: Callable[[], None] | None = None
+) -> Any:
     """One message; EOFError when the other side has gone, TimeoutError past `deadline`
     (a `time.monotonic()` value), FrameTooLarge (before reading it) for a frame over `max_size`
     bytes. `waiting()`, if given, is called every WAIT_SLICE seconds while no data comes; what it
@@ -221,8 +222,7 @@ def recv(sock: socket.socket, deadline: float | None = None, max_size: int = MAX
         raise ProtocolError(f"frame is not valid JSON: {exc}") from None
 
 
-def _recv_exact(sock: socket.socket, size: int, deadline: float | None,
-                waiting: Callable[[], None] | None = None) -> bytearray:
+def _recv_exact(sock: socket.socket, size: int, deadline: float | None, waiting: Callable[[], None] | None = None) -> bytearray:
     buf = bytearray(size)
     view = memoryview(buf)
     got = 0

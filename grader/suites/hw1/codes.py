@@ -50,11 +50,13 @@ def lengths_table(value, symbols, what: str) -> dict[str, int]:
         if type(n) is not int:
             raise AssertionError(f"{what}: length of {s!r} is {type(n).__name__} {shown(n)}, expected an integer")
         if n < 1:
-            raise AssertionError(f"{what}: length of {s!r} is {n}; every codeword has at least 1 bit "
-                                 "(a single symbol still needs 1 bit)")
+            raise AssertionError(
+                f"{what}: length of {s!r} is {n}; every codeword has at least 1 bit (a single symbol still needs 1 bit)"
+            )
         if n > top:
-            raise AssertionError(f"{what}: length of {s!r} is {shown(n)}; no optimal code on {len(symbols)} symbols "
-                                 f"needs more than {top} bits")
+            raise AssertionError(
+                f"{what}: length of {s!r} is {shown(n)}; no optimal code on {len(symbols)} symbols needs more than {top} bits"
+            )
     return dict(value)
 
 
@@ -65,8 +67,9 @@ def code_table(value, lengths: dict[str, int], what: str) -> dict[str, str]:
         if type(word) is not str:
             raise AssertionError(f"{what}: codeword of {s!r} is {type(word).__name__} {shown(word)}, not a string of 0s and 1s")
         if len(word) != lengths[s]:
-            raise AssertionError(f"{what}: codeword of {s!r} is {shown(word, 40)}, length {len(word):,}, "
-                                 f"expected length {lengths[s]}")
+            raise AssertionError(
+                f"{what}: codeword of {s!r} is {shown(word, 40)}, length {len(word):,}, expected length {lengths[s]}"
+            )
         if not word or set(word) - {"0", "1"}:
             raise AssertionError(f"{what}: codeword of {s!r} is {word!r}, not a string of 0s and 1s")
     return dict(value)
@@ -142,17 +145,23 @@ def assert_canonical_form(code: dict[str, str], lengths: dict[str, int], what: s
     flip = str.maketrans("01", "10")
     words = code if set(first) != {"1"} else {s: w.translate(flip) for s, w in code.items()}
     if set(words[order[0]]) != {"0"}:
-        raise AssertionError(f"{what}: not canonical; sorted by (length, symbol), the first symbol {order[0]!r} gets "
-                             f"the all-zero codeword {'0' * lengths[order[0]]!r}, got {first!r}")
+        raise AssertionError(
+            f"{what}: not canonical; sorted by (length, symbol), the first symbol {order[0]!r} gets "
+            f"the all-zero codeword {'0' * lengths[order[0]]!r}, got {first!r}"
+        )
     for a, b in zip(order, order[1:]):
         wa, wb = words[a], words[b]
         if len(wa) == len(wb) and int(wb, 2) != int(wa, 2) + 1:
-            raise AssertionError(f"{what}: not canonical; sorted by (length, symbol), so equal lengths in symbol order, "
-                                 f"{b!r} comes right after {a!r} ({code[a]!r}) and its codeword is the next {len(wb)}-bit "
-                                 f"number, got {code[b]!r}")
+            raise AssertionError(
+                f"{what}: not canonical; sorted by (length, symbol), so equal lengths in symbol order, "
+                f"{b!r} comes right after {a!r} ({code[a]!r}) and its codeword is the next {len(wb)}-bit "
+                f"number, got {code[b]!r}"
+            )
         if len(wa) < len(wb) and int(wb[: len(wa)], 2) <= int(wa, 2):
-            raise AssertionError(f"{what}: not canonical; sorted by (length, symbol), shorter codewords come first: "
-                                 f"{b!r} ({code[b]!r}) should follow {a!r} ({code[a]!r}) in binary order")
+            raise AssertionError(
+                f"{what}: not canonical; sorted by (length, symbol), shorter codewords come first: "
+                f"{b!r} ({code[b]!r}) should follow {a!r} ({code[a]!r}) in binary order"
+            )
 
 
 def assert_same_code(code: dict[str, str], expected: dict[str, str], lengths: dict[str, int], what: str) -> None:

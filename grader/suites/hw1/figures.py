@@ -35,7 +35,9 @@ def make(submission, out: Path) -> list[Path]:
     ax.set_xticks(ks)
     ax.set_title(f"Shakespeare ({len(text):,} characters): more context, fewer bits")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.text(0.01, 0.01, "F_k for large k memorises the text: a plug-in estimate, not the entropy rate", fontsize=7, color="#666666")
+    fig.text(
+        0.01, 0.01, "F_k for large k memorises the text: a plug-in estimate, not the entropy rate", fontsize=7, color="#666666"
+    )
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     path = out / "hw1_bits_per_character.png"
     fig.savefig(path)

@@ -25,8 +25,12 @@ TABLES = {
 def make(submission) -> dict:
     info, huff = submission.module("information"), submission.module("huffman")
     text = load_text("train")
-    tables = {**TABLES, "corpus": dict(Counter(text)), "report_short": dict(Counter(REPORT_TEXT)),
-              "report_corpus": dict(Counter(text[:REPORT_CHARS]))}
+    tables = {
+        **TABLES,
+        "corpus": dict(Counter(text)),
+        "report_short": dict(Counter(REPORT_TEXT)),
+        "report_corpus": dict(Counter(text[:REPORT_CHARS])),
+    }
     costs = {}
     for name, freqs in tables.items():
         lengths = huff.code_lengths(freqs)
@@ -54,5 +58,10 @@ BLOCK = 65_536  # bytes per stored digest of the encoded corpus, to say where a 
 def packed_digest(data: bytes, n_bits: int) -> dict:
     """What the public suite needs of the solution's encoding of the corpus: its size, its first bytes,
     and sha256 digests of the whole and of each BLOCK bytes."""
-    return {"n_bits": n_bits, "bytes": len(data), "head": data[:16].hex(), "sha256": hashlib.sha256(data).hexdigest(),
-            "block_sha256": [hashlib.sha256(data[i : i + BLOCK]).hexdigest() for i in range(0, len(data), BLOCK)]}
+    return {
+        "n_bits": n_bits,
+        "bytes": len(data),
+        "head": data[:16].hex(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "block_sha256": [hashlib.sha256(data[i : i + BLOCK]).hexdigest() for i in range(0, len(data), BLOCK)],
+    }

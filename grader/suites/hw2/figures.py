@@ -44,9 +44,17 @@ def make(submission, out: Path) -> list[Path]:
     from grader.suites.hw2 import training
 
     lr_control = submission.module("lr_control")
-    results = [training.train_digits(x[split == 0], labels[split == 0], x[split == 1], lr, seed,
-                                     controller=lr_control.digits_controller(lr) if controlled else None)
-               for lr, controlled, seed in runs]
+    results = [
+        training.train_digits(
+            x[split == 0],
+            labels[split == 0],
+            x[split == 1],
+            lr,
+            seed,
+            controller=lr_control.digits_controller(lr) if controlled else None,
+        )
+        for lr, controlled, seed in runs
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
     for (lr, controlled, _), r in zip(runs, results):
         acc = float(np.mean(np.asarray(r["predictions"]) == labels[split == 1]))

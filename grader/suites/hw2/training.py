@@ -92,8 +92,7 @@ def checked_rates(value, what: str, groups: int, lr_min: float, lr_max: float) -
     return [float(lr) for lr in rates]
 
 
-def _run(torch, controller, model, optimizer, next_loss, steps: int, lr_min: float, lr_max: float,
-         blow_up=None) -> dict:
+def _run(torch, controller, model, optimizer, next_loss, steps: int, lr_min: float, lr_max: float, blow_up=None) -> dict:
     """`steps` steps of the course's loop around the student's controller: per step the rates it
     ran with (one list per group) and the r it produced."""
     groups = len(optimizer.param_groups)
@@ -113,8 +112,7 @@ def _run(torch, controller, model, optimizer, next_loss, steps: int, lr_min: flo
         before = [p.detach().clone() for p in params]
         optimizer.step()
         signal.append(_sensor(before, [p.detach() for p in params]))
-        rates = checked_rates(controller.update(signal[-1]), f"LRController.update(r) after step {step}", groups,
-                              lr_min, lr_max)
+        rates = checked_rates(controller.update(signal[-1]), f"LRController.update(r) after step {step}", groups, lr_min, lr_max)
     return {"rates": ran, "signal": signal}
 
 

@@ -19,17 +19,33 @@ import torch
 from grader.assertions import BORROWED_LINES, borrowed
 from grader.data import digit_features
 
-BANNED = ("torch.optim", "torch_optimizer", "timm.optim", "apex.optimizers", "transformers.optimization",
-          "bitsandbytes.optim", "pytorch_lamb", "lion_pytorch", "deepspeed.ops", "fairscale.optim",
-          "torch.nn.utils.clip_grad", "torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_norm",
-          "torch.nn.utils.clip_grad_value_", "torch.nn.utils.clip_grads_with_norm_", "torch.nn.utils.get_total_norm")
+BANNED = (
+    "torch.optim",
+    "torch_optimizer",
+    "timm.optim",
+    "apex.optimizers",
+    "transformers.optimization",
+    "bitsandbytes.optim",
+    "pytorch_lamb",
+    "lion_pytorch",
+    "deepspeed.ops",
+    "fairscale.optim",
+    "torch.nn.utils.clip_grad",
+    "torch.nn.utils.clip_grad_norm_",
+    "torch.nn.utils.clip_grad_norm",
+    "torch.nn.utils.clip_grad_value_",
+    "torch.nn.utils.clip_grads_with_norm_",
+    "torch.nn.utils.get_total_norm",
+)
 ALLOWED = ("torch.optim.Optimizer", "torch.optim.optimizer")
 TASK_OF = {"SGD": "3.1", "Adam": "3.2", "AdamW": "3.2", "LAMB": "3.3", "clip_grad_norm": "3.4", "warmup_cosine": "3.4"}
 EVERYTHING = "*"  # a finding that no single task's code explains
 SOURCE_CAP = BORROWED_LINES  # grader.assertions.borrowed reports at most this many source lines per module
-RULE = ("torch.optim's optimizers (SGD, Adam, AdamW, ...), their functional update rules, other optimizer "
-        "libraries (torch_optimizer, ...) and torch's gradient clipping may not be used in optimizers.py "
-        "(torch.optim.Optimizer as the base class is allowed): write the update yourself")
+RULE = (
+    "torch.optim's optimizers (SGD, Adam, AdamW, ...), their functional update rules, other optimizer "
+    "libraries (torch_optimizer, ...) and torch's gradient clipping may not be used in optimizers.py "
+    "(torch.optim.Optimizer as the base class is allowed): write the update yourself"
+)
 
 
 def pytest_configure(config):
@@ -76,8 +92,12 @@ def _is_main_block(node: ast.stmt) -> bool:
     if not isinstance(node, ast.If):
         return False
     t = node.test
-    return (isinstance(t, ast.Compare) and isinstance(t.left, ast.Name) and t.left.id == "__name__"
-            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in t.comparators))
+    return (
+        isinstance(t, ast.Compare)
+        and isinstance(t.left, ast.Name)
+        and t.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in t.comparators)
+    )
 
 
 def attribute(source: str, findings: list[str]) -> dict[str, list[str]]:
@@ -89,8 +109,9 @@ def attribute(source: str, findings: list[str]) -> dict[str, list[str]]:
     except (SyntaxError, ValueError, RecursionError):
         return {EVERYTHING: list(findings)} if findings else {}
     body = list(tree.body)
-    defs = {n.name: _names_in(n) - {n.name} for n in body
-            if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}  # top-level name -> names it refers to
+    defs = {
+        n.name: _names_in(n) - {n.name} for n in body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    }  # top-level name -> names it refers to
 
     def users(names: set[str]) -> set[str]:
         """The task symbols among `names`, and those whose code refers to one of them, through helpers."""

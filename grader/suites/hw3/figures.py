@@ -42,7 +42,7 @@ def draw_rosenbrock(submission, plt, path: Path) -> None:
     for name, kwargs in TRAJECTORIES:
         p = rosenbrock_path(Student(submission, name, kwargs), STEPS, START).numpy()
         end = p[-1]
-        line, = a.plot(p[:, 0], p[:, 1], linewidth=1, label=f"{label(name, kwargs)}: ends at ({end[0]:.3f}, {end[1]:.3f})")
+        (line,) = a.plot(p[:, 0], p[:, 1], linewidth=1, label=f"{label(name, kwargs)}: ends at ({end[0]:.3f}, {end[1]:.3f})")
         b.semilogy(np.maximum(rosenbrock(p[:, 0], p[:, 1]), 1e-16), color=line.get_color(), label=name)
     a.set(title=f"Rosenbrock's function from {START}, {STEPS} steps", xlabel="x", ylabel="y", xlim=(-2, 2), ylim=(-1, 3))
     a.legend(fontsize=7, loc="lower left")
@@ -75,15 +75,33 @@ def draw_large_batch(submission, plt, path: Path, table: Path) -> None:
 
     small = [run("Adam", SMALL_LR, SMALL, s) for s in SEEDS]
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=120)
-    a.axhspan(min(small), max(small), color=COLORS["Adam", SMALL], alpha=0.3, label=f"Adam, batch {SMALL}, lr {SMALL_LR:g}: {np.mean(small):.3f}")
+    a.axhspan(
+        min(small),
+        max(small),
+        color=COLORS["Adam", SMALL],
+        alpha=0.3,
+        label=f"Adam, batch {SMALL}, lr {SMALL_LR:g}: {np.mean(small):.3f}",
+    )
     for name in ("Adam", "LAMB"):
         accs = np.array([[run(name, lr, LARGE, s) for s in SEEDS] for lr in LRS])
         mean = accs.mean(axis=1)
-        a.errorbar(LRS, mean, yerr=[mean - accs.min(axis=1), accs.max(axis=1) - mean], marker="o", capsize=3, color=COLORS[name, LARGE],
-                   label=f"{name}, batch {LARGE}: {mean[LRS.index(SCALED_LR)]:.3f} at lr {SCALED_LR:g}")
+        a.errorbar(
+            LRS,
+            mean,
+            yerr=[mean - accs.min(axis=1), accs.max(axis=1) - mean],
+            marker="o",
+            capsize=3,
+            color=COLORS[name, LARGE],
+            label=f"{name}, batch {LARGE}: {mean[LRS.index(SCALED_LR)]:.3f} at lr {SCALED_LR:g}",
+        )
     a.axvline(SCALED_LR, color="black", linewidth=0.8, linestyle=":")
-    a.set(xscale="log", ylim=(0.5, 1), xlabel="learning rate", ylabel="validation accuracy",
-          title=f"digits, {EPOCHS} epochs (mean, min-max of {len(SEEDS)} seeds); dotted: {SMALL_LR:g} x {LARGE}/{SMALL}")
+    a.set(
+        xscale="log",
+        ylim=(0.5, 1),
+        xlabel="learning rate",
+        ylabel="validation accuracy",
+        title=f"digits, {EPOCHS} epochs (mean, min-max of {len(SEEDS)} seeds); dotted: {SMALL_LR:g} x {LARGE}/{SMALL}",
+    )
     a.legend(fontsize=8, loc="lower center")
     for (name, batch, lr), curve in curves.items():
         b.semilogy(np.arange(1, len(curve) + 1), curve, color=COLORS[name, batch], label=f"{name}, batch {batch}, lr {lr:g}")

@@ -73,7 +73,9 @@ def state_entries(state_dict, what: str) -> int:
     state_dict = mapping(state_dict, f"{what}: state_dict()")
     state = state_dict.get("state")
     if type(state) is not dict or type(state_dict.get("param_groups")) is not list:
-        raise AssertionError(f"{what}: state_dict() should hold a dict 'state' and a list 'param_groups', got {short(state_dict)}")
+        raise AssertionError(
+            f"{what}: state_dict() should hold a dict 'state' and a list 'param_groups', got {short(state_dict)}"
+        )
     return len(state)
 
 
@@ -102,8 +104,10 @@ class Loop:
         self.side.give(self.optimizer, grads, in_place)
         if self.side.spot_checks and (self.steps == 0 or _draws.randrange(SPOT_CHECKS) == 0):
             if not all(same(a, b) for a, b in zip(self.read(), self.current)):
-                raise AssertionError(f"{self.what}: the weights changed before step {self.steps + 1} was called, while the "
-                                     "gradients were handed over: only the optimizer's step() may change them")
+                raise AssertionError(
+                    f"{self.what}: the weights changed before step {self.steps + 1} was called, while the "
+                    "gradients were handed over: only the optimizer's step() may change them"
+                )
         self.step_fn()
         self.steps += 1
         self.current = self.read()
@@ -124,6 +128,7 @@ class Loop:
 
 
 # -- the experiments of task 3.5 -----------------------------------------------------------------------
+
 
 def rosenbrock(xy: torch.Tensor) -> torch.Tensor:
     return (1 - xy[0]) ** 2 + 100 * (xy[1] - xy[0] ** 2) ** 2

@@ -180,13 +180,17 @@ def cause(case: Case, paths: list, step: int, rerun) -> str:
     if says:
         return f"Your trajectory matches a known mistake: {says}."
     if case.reload_at is not None and step == case.reload_at + 1:
-        return (f"It goes wrong on the first step after the optimizer was rebuilt from its state_dict() (saved after "
-                f"step {case.reload_at}): keep all of its state in self.state[p].")
+        return (
+            f"It goes wrong on the first step after the optimizer was rebuilt from its state_dict() (saved after "
+            f"step {case.reload_at}): keep all of its state in self.state[p]."
+        )
     if case.zeroing != "none" and rerun is not None:
         again, expected = rerun()
         if divergence(checked(replace(case, zeroing="none"), again)["path"], expected["path"]) is None:
-            return ("With zero_grad() it matches, with p.grad zeroed in place and accumulated it does not: the optimizer's "
-                    "state shares memory with p.grad. Keep a copy in self.state[p], never p.grad itself.")
+            return (
+                "With zero_grad() it matches, with p.grad zeroed in place and accumulated it does not: the optimizer's "
+                "state shares memory with p.grad. Keep a copy in self.state[p], never p.grad itself."
+            )
     if step == 0:
         return "The weights changed before the first step: building the optimizer must leave them alone."
     if step == 1:

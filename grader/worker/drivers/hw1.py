@@ -35,5 +35,11 @@ def round_trip(text: str, code: dict[str, str]) -> dict:
     huffman = importlib.import_module("huffman")
     data, n_bits = huffman.encode(text, code)
     out = huffman.decode(data, n_bits, code)
-    return {"data": data, "data_type": type(data).__name__, "n_bits": n_bits,
-            "decoded": out, "decoded_type": type(out).__name__, "decoded_length": len(out) if type(out) is str else -1}
+    return {
+        "data": data,
+        "data_type": type(data).__name__,
+        "n_bits": n_bits,
+        "decoded": out,
+        "decoded_type": type(out).__name__,
+        "decoded_length": len(out) if type(out) is str else -1,
+    }

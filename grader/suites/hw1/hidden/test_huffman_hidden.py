@@ -41,7 +41,9 @@ def test_code_lengths_skewed_and_zero_frequencies(huff):
     freqs = {"a": 5, "b": 0, "c": 3}
     lengths = lengths_of(huff, freqs, "code_lengths with a zero frequency")
     assert_kraft_feasible(lengths, "code_lengths with a zero frequency")
-    assert expected_cost(freqs, lengths) == optimal_cost(freqs), "a symbol of frequency 0 still gets a codeword, and the code stays optimal"
+    assert expected_cost(freqs, lengths) == optimal_cost(freqs), (
+        "a symbol of frequency 0 still gets a codeword, and the code stays optimal"
+    )
     raises("ValueError", huff.code_lengths, {"a": -1, "b": 2}, what="code_lengths with a negative frequency")
 
 

@@ -24,8 +24,12 @@ def test_entropy_large_sparse_distribution(info):
     rng = np.random.default_rng(11)
     p = rng.random(10_000) * (rng.random(10_000) < 0.5)
     p /= p.sum()
-    approx(info.entropy(p.tolist()), entropy_bits(p), "H(p) over 10,000 outcomes",
-           hints=[nats_hint(entropy_bits(p)), (math.isnan, "got nan: 0 * log 0 must count as 0")])
+    approx(
+        info.entropy(p.tolist()),
+        entropy_bits(p),
+        "H(p) over 10,000 outcomes",
+        hints=[nats_hint(entropy_bits(p)), (math.isnan, "got nan: 0 * log 0 must count as 0")],
+    )
     approx(info.entropy(p.tolist(), base=3), entropy_bits(p) / math.log2(3), "H(p) in base 3")
 
 
@@ -45,8 +49,12 @@ def test_divergences_on_random_pairs_in_nats(info):
     for n in (2, 7, 30):
         p, q = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n))
         kl = float((p * np.log(p / q)).sum())
-        approx(info.kl_divergence(p.tolist(), q.tolist(), base=math.e), kl, f"D(p||q) in nats, {n} outcomes",
-              hints=[(lambda x, p=p, q=q: near(x, float((q * np.log(q / p)).sum())), "that is D(q||p)")])
+        approx(
+            info.kl_divergence(p.tolist(), q.tolist(), base=math.e),
+            kl,
+            f"D(p||q) in nats, {n} outcomes",
+            hints=[(lambda x, p=p, q=q: near(x, float((q * np.log(q / p)).sum())), "that is D(q||p)")],
+        )
         ce = float(-(p * np.log(q)).sum())
         approx(info.cross_entropy(p.tolist(), q.tolist(), base=math.e), ce, f"H(p, q) in nats, {n} outcomes")
 
@@ -55,10 +63,15 @@ def test_divergences_on_random_pairs_in_nats(info):
 def test_divergence_ignores_outcomes_p_rules_out(info):
     """Does D(p||q) skip terms with p = 0 and stay finite, even where q = 0 there too?"""
     approx(info.kl_divergence([0.5, 0.5, 0.0], [0.25, 0.25, 0.5]), 1.0, "D([1/2, 1/2, 0] || [1/4, 1/4, 1/2])")
-    approx(info.kl_divergence([1.0, 0.0], [1.0, 0.0]), 0.0, "D([1, 0] || [1, 0])",
-           hints=[(math.isnan, "got nan: 0 log(0/0) counts as 0")])
-    approx(info.cross_entropy([0.0, 1.0], [0.0, 1.0]), 0.0, "H([0, 1], [0, 1])",
-           hints=[(math.isnan, "got nan: 0 log 0 counts as 0")])
+    approx(
+        info.kl_divergence([1.0, 0.0], [1.0, 0.0]),
+        0.0,
+        "D([1, 0] || [1, 0])",
+        hints=[(math.isnan, "got nan: 0 log(0/0) counts as 0")],
+    )
+    approx(
+        info.cross_entropy([0.0, 1.0], [0.0, 1.0]), 0.0, "H([0, 1], [0, 1])", hints=[(math.isnan, "got nan: 0 log 0 counts as 0")]
+    )
     raises("ValueError", info.kl_divergence, [0.5, 0.5], [1 / 3] * 3, what="kl_divergence with 2 and 3 outcomes")
 
 
@@ -72,14 +85,23 @@ def test_mutual_information_identities(info):
         what = f"I(X;Y) for a {shape[0]}x{shape[1]} table"
         approx(mutual_information(info, j.tolist(), what), expected, what, hints=mi_hints(j))
         what = f"I(X;Y) with base=e for a {shape[0]}x{shape[1]} table"
-        approx(mutual_information(info, j.tolist(), what, base=math.e), expected * LN2, what,
-               hints=[(lambda x, e=expected: near(x, e), "the base argument is ignored: divide by ln(base)")])
+        approx(
+            mutual_information(info, j.tolist(), what, base=math.e),
+            expected * LN2,
+            what,
+            hints=[(lambda x, e=expected: near(x, e), "the base argument is ignored: divide by ln(base)")],
+        )
 
 
 @pytest.mark.task("1.3")
 def test_mutual_information_rejects_invalid_tables(info):
     """Does mutual_information raise ValueError for a table that is not a joint distribution?"""
-    raises("ValueError", info.mutual_information, [[0.5, 0.5], [0.5, 0.5]], what="mutual_information of a 2x2 table summing to 2 (not a joint distribution)")
+    raises(
+        "ValueError",
+        info.mutual_information,
+        [[0.5, 0.5], [0.5, 0.5]],
+        what="mutual_information of a 2x2 table summing to 2 (not a joint distribution)",
+    )
     raises("ValueError", info.mutual_information, [0.5, 0.5], what="mutual_information of a 1-D table (not a joint distribution)")
 
 
@@ -89,8 +111,12 @@ def test_conditional_entropy_of_held_out_text(info, k):
     """On The Tempest (held out), does F_k match the reference (one k per test)?"""
     text = load_text("valid")
     expected = [conditional_entropy_bits(text, j) for j in range(k + 1)]
-    approx(info.conditional_entropy(text, k), expected[k], f"F for k={k} on held-out text",
-           hints=ce_hints(expected[k], k, len(text), previous=expected[k - 1] if k else None, blocks=sum(expected)))
+    approx(
+        info.conditional_entropy(text, k),
+        expected[k],
+        f"F for k={k} on held-out text",
+        hints=ce_hints(expected[k], k, len(text), previous=expected[k - 1] if k else None, blocks=sum(expected)),
+    )
 
 
 @pytest.mark.task("1.4")

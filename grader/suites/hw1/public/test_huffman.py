@@ -37,6 +37,7 @@ def canonical_of(huff, lengths, what):
 
 # ---- 1.5 optimal code lengths ----------------------------------------------------------------------
 
+
 @pytest.mark.task("1.5")
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_code_lengths_are_optimal(huff, snapshot, table):
@@ -76,13 +77,24 @@ def test_code_lengths_small_cases(huff):
 
 # ---- 1.6 canonical code and Kraft sum -----------------------------------------------------------------
 
+
 @pytest.mark.task("1.6")
 def test_kraft_sum(huff):
     """Is the Kraft sum sum 2^-l (1 for a complete code, below 1 for an incomplete one, above 1 for none)?"""
-    for lengths, expected in [({"a": 1, "b": 2, "c": 3, "d": 3}, 1.0), ({"a": 2, "b": 2, "c": 2}, 0.75),
-                              ({"a": 1, "b": 1, "c": 1}, 1.5), ({"a": 3}, 0.125)]:
-        approx(huff.kraft_sum(lengths), expected, f"kraft_sum({lengths})",
-               hints=[(lambda x, lengths=lengths: x == sum(2.0**n for n in lengths.values()), "that is sum 2^l; the exponent is -l")])
+    for lengths, expected in [
+        ({"a": 1, "b": 2, "c": 3, "d": 3}, 1.0),
+        ({"a": 2, "b": 2, "c": 2}, 0.75),
+        ({"a": 1, "b": 1, "c": 1}, 1.5),
+        ({"a": 3}, 0.125),
+    ]:
+        approx(
+            huff.kraft_sum(lengths),
+            expected,
+            f"kraft_sum({lengths})",
+            hints=[
+                (lambda x, lengths=lengths: x == sum(2.0**n for n in lengths.values()), "that is sum 2^l; the exponent is -l")
+            ],
+        )
 
 
 @pytest.mark.task("1.6")
@@ -106,8 +118,12 @@ def test_canonical_code_of_the_corpus(huff, snapshot):
 @pytest.mark.task("1.6")
 def test_canonical_code_refuses_impossible_lengths(huff):
     """Does canonical_code raise ValueError when the Kraft sum exceeds 1?"""
-    raises("ValueError", huff.canonical_code, {"a": 1, "b": 1, "c": 1},
-           what="canonical_code({a:1, b:1, c:1}) (Kraft sum 1.5 > 1: no prefix code has these lengths)")
+    raises(
+        "ValueError",
+        huff.canonical_code,
+        {"a": 1, "b": 1, "c": 1},
+        what="canonical_code({a:1, b:1, c:1}) (Kraft sum 1.5 > 1: no prefix code has these lengths)",
+    )
 
 
 # ---- 1.7 encoder and decoder -------------------------------------------------------------------------
@@ -119,7 +135,11 @@ PACKED = [("abc", b"\x58", 5), ("cab", b"\xd0", 5), ("b", b"\x80", 2), ("aaaaaaa
 
 def kind(value) -> str:
     """A value's type, and its length where it has one, for a message."""
-    return f"a {type(value).__name__} of {len(value):,}" if type(value) in (tuple, list) else f"{type(value).__name__} {shown(value)}"
+    return (
+        f"a {type(value).__name__} of {len(value):,}"
+        if type(value) in (tuple, list)
+        else f"{type(value).__name__} {shown(value)}"
+    )
 
 
 def encoded_pair(out, what, types=None) -> tuple[bytes, int]:
@@ -129,9 +149,13 @@ def encoded_pair(out, what, types=None) -> tuple[bytes, int]:
         raise AssertionError(f"{what}: expected (data, n_bits), got {kind(out)}")
     data, n_bits = out
     seen = types[1] if isinstance(types, list) and len(types) > 1 and type(types[1]) is str else type(data).__name__
-    assert type(data) is bytes and seen == "bytes", f"{what}: data must be bytes, got {seen if type(data) is bytes else type(data).__name__}"
+    assert type(data) is bytes and seen == "bytes", (
+        f"{what}: data must be bytes, got {seen if type(data) is bytes else type(data).__name__}"
+    )
     n_bits = integer(n_bits, f"{what}: n_bits")
-    assert 0 <= n_bits <= 8 * len(data), f"{what}: n_bits = {shown(n_bits)}, but the {len(data):,} byte(s) of data hold {8 * len(data):,} bits"
+    assert 0 <= n_bits <= 8 * len(data), (
+        f"{what}: n_bits = {shown(n_bits)}, but the {len(data):,} byte(s) of data hold {8 * len(data):,} bits"
+    )
     assert len(data) == (n_bits + 7) // 8, (
         f"{what}: {len(data):,} bytes of data for n_bits = {n_bits:,}; those bits fill {(n_bits + 7) // 8:,} byte(s), only the last one padded"
     )
@@ -144,7 +168,11 @@ def decoded_text(out, expected: str, what: str) -> str:
     if out == expected:
         return out
     at = next((i for i, (a, b) in enumerate(zip(out, expected)) if a != b), min(len(out), len(expected)))
-    extra = "; the padding zeros were decoded as 'a': stop after n_bits" if out.startswith(expected) and set(out[len(expected):]) == {"a"} else ""
+    extra = (
+        "; the padding zeros were decoded as 'a': stop after n_bits"
+        if out.startswith(expected) and set(out[len(expected) :]) == {"a"}
+        else ""
+    )
     raise AssertionError(
         f"{what}: got {len(out):,} characters, expected {len(expected):,}; they differ from character {at:,} on: "
         f"got {shown(out[at : at + 12])}, expected {shown(expected[at : at + 12])}{extra}"
@@ -155,10 +183,16 @@ def decoded_text(out, expected: str, what: str) -> str:
 def test_encode_is_bit_exact(huff):
     """Does encode pack codewords most significant bit first, zero-padded, and report n_bits?"""
     data, n_bits = encoded_pair(huff.encode("abc", SMALL), "encode('abc')")
-    padding = f"; that counts the {n_bits - 5} padding bits: n_bits is the number of bits before the padding" if n_bits == 8 else ""
+    padding = (
+        f"; that counts the {n_bits - 5} padding bits: n_bits is the number of bits before the padding" if n_bits == 8 else ""
+    )
     assert n_bits == 5, f"encode('abc'): n_bits = {n_bits}, expected 5 (0 + 10 + 11){padding}"
     expected = b"\x58"  # 01011 000
-    hint = "; the bits look reversed within the byte: the first bit goes to the most significant position" if data == bytes([0b11010]) else ""
+    hint = (
+        "; the bits look reversed within the byte: the first bit goes to the most significant position"
+        if data == bytes([0b11010])
+        else ""
+    )
     assert data == expected, f"encode('abc'): got {data!r}, expected {expected!r} (bits 01011 then 000 padding){hint}"
     data, n_bits = encoded_pair(huff.encode("bbbb", SMALL), "encode('bbbb')")
     assert (data, n_bits) == (b"\xaa", 8), f"encode('bbbb'): got {(data, n_bits)}, expected (b'\\xaa', 8) (no padding needed)"
@@ -174,12 +208,30 @@ def test_decode_stops_at_n_bits(huff):
 @pytest.mark.task("1.7")
 def test_decode_refuses_malformed_bits(huff):
     """Does decode raise ValueError for bits that end inside a codeword, match no codeword, or run past the data?"""
-    raises("ValueError", huff.decode, b"\x50", 4, SMALL,
-           what="decode of the 4 bits 0101 with a=0, b=10, c=11 (after 'a', 'b' the last bit ends inside a codeword)")
-    raises("ValueError", huff.decode, b"\x60", 3, {"a": "0", "b": "10"},
-           what="decode of the 3 bits 011 with a=0, b=10 (no codeword begins with 11)")
-    raises("ValueError", huff.decode, b"\x58", 12, SMALL,
-           what="decode(1 byte of data, n_bits=12) (n_bits is more than the data holds)")
+    raises(
+        "ValueError",
+        huff.decode,
+        b"\x50",
+        4,
+        SMALL,
+        what="decode of the 4 bits 0101 with a=0, b=10, c=11 (after 'a', 'b' the last bit ends inside a codeword)",
+    )
+    raises(
+        "ValueError",
+        huff.decode,
+        b"\x60",
+        3,
+        {"a": "0", "b": "10"},
+        what="decode of the 3 bits 011 with a=0, b=10 (no codeword begins with 11)",
+    )
+    raises(
+        "ValueError",
+        huff.decode,
+        b"\x58",
+        12,
+        SMALL,
+        what="decode(1 byte of data, n_bits=12) (n_bits is more than the data holds)",
+    )
 
 
 def first_difference(data: bytes, expected: dict) -> str:
@@ -211,10 +263,13 @@ def test_decode_the_whole_corpus(submission, corpus, backwards, backwards_coded)
     """Does decode give back all 937,688 characters of the corpus (read backwards), under a code the grader chooses?"""
     code, data, n_bits = backwards_coded
     got = mapping(submission.driver("decoded", data, n_bits, code), "decode")
-    decoded_text(got.get("out"), backwards, f"decode of the corpus read backwards ({n_bits:,} bits, codewords of 4, 8 and 12 bits)")
+    decoded_text(
+        got.get("out"), backwards, f"decode of the corpus read backwards ({n_bits:,} bits, codewords of 4, 8 and 12 bits)"
+    )
 
 
 # ---- 1.8 compression report -----------------------------------------------------------------------------
+
 
 def own_cost(huff, counts) -> tuple[int | None, float | None]:
     """(sum n(s) l(s), the plain mean of l) under the student's own code_lengths, or (None, None):
@@ -231,10 +286,14 @@ def payload_message(what, bits, accepted):
         pad = -base % 8
         if pad and bits == base + pad:
             padding = "the zero bit that pads the last byte is" if pad == 1 else f"the {pad} zero bits that pad the last byte are"
-            return (f"{what}['huffman_bits'] = {bits:,}, but the codewords take {base:,} bits: {padding} overhead, "
-                    "not Huffman payload (count sum n(s) l(s), the n_bits of encode)")
-    return (f"{what}['huffman_bits'] = {bits:,}, but an optimal code takes {accepted[0]:,} bits for this text: "
-            "count only the codewords, sum n(s) l(s) (no padding, no code table)")
+            return (
+                f"{what}['huffman_bits'] = {bits:,}, but the codewords take {base:,} bits: {padding} overhead, "
+                "not Huffman payload (count sum n(s) l(s), the n_bits of encode)"
+            )
+    return (
+        f"{what}['huffman_bits'] = {bits:,}, but an optimal code takes {accepted[0]:,} bits for this text: "
+        "count only the codewords, sum n(s) l(s) (no padding, no code table)"
+    )
 
 
 def check_report(huff, report, text, what, optimum, sizes=None):
@@ -243,8 +302,12 @@ def check_report(huff, report, text, what, optimum, sizes=None):
     n = len(text)
     counts = char_counts(text)
     h = -sum(c / n * math.log2(c / n) for c in counts.values())
-    approx(report.get("entropy"), h, f"{what}['entropy'] (bits/character)",
-           hints=[(lambda x: near(x, h * math.log(2)), "the value looks like nats")])
+    approx(
+        report.get("entropy"),
+        h,
+        f"{what}['entropy'] (bits/character)",
+        hints=[(lambda x: near(x, h * math.log(2)), "the value looks like nats")],
+    )
     bits = integer(report.get("huffman_bits"), f"{what}['huffman_bits']")
     most = n * max(len(counts) - 1, 64)  # no optimal code on these characters takes more
     assert 0 < bits <= most, f"{what}['huffman_bits'] = {shown(bits)}, but an optimal code takes between 1 and {most:,} bits here"
@@ -252,16 +315,40 @@ def check_report(huff, report, text, what, optimum, sizes=None):
     accepted = [optimum] + ([cost] if cost is not None and cost != optimum else [])
     assert bits in accepted, payload_message(what, bits, accepted)
     padded = bits + -bits % 8
-    approx(report.get("avg_length"), bits / n, f"{what}['avg_length'], the p-weighted mean codeword length sum p(s) l(s) = huffman_bits / n",
-           hints=[(lambda x: near(x, padded / n), "that counts the padding bits, which are overhead, not Huffman payload"),
-                  (lambda x: plain_mean is not None and near(x, plain_mean), "that is the plain mean of the codeword lengths: weight each by p(s)")])
+    approx(
+        report.get("avg_length"),
+        bits / n,
+        f"{what}['avg_length'], the p-weighted mean codeword length sum p(s) l(s) = huffman_bits / n",
+        hints=[
+            (lambda x: near(x, padded / n), "that counts the padding bits, which are overhead, not Huffman payload"),
+            (
+                lambda x: plain_mean is not None and near(x, plain_mean),
+                "that is the plain mean of the codeword lengths: weight each by p(s)",
+            ),
+        ],
+    )
     ratio = mapping(report.get("ratio"), f"{what}['ratio']")
     sizes = sizes or compressed_sizes(text)
-    approx(ratio.get("huffman"), 8 * n / bits, f"{what}['ratio']['huffman'] = 8n / huffman_bits",
-           hints=[(lambda x: near(x, 8 * n / padded), "that is 8n / (8 * whole bytes): the padding bits are overhead, not Huffman payload")])
+    approx(
+        ratio.get("huffman"),
+        8 * n / bits,
+        f"{what}['ratio']['huffman'] = 8n / huffman_bits",
+        hints=[
+            (
+                lambda x: near(x, 8 * n / padded),
+                "that is 8n / (8 * whole bytes): the padding bits are overhead, not Huffman payload",
+            )
+        ],
+    )
     for name, size in sizes.items():
-        approx(ratio.get(name), n / size, f"{what}['ratio']['{name}'] = 8n / (8 * compressed bytes), default settings",
-               hints=[(lambda x, size=size: math.isclose(x, size / n), "that is compressed/original: the ratio is original/compressed")])
+        approx(
+            ratio.get(name),
+            n / size,
+            f"{what}['ratio']['{name}'] = 8n / (8 * compressed bytes), default settings",
+            hints=[
+                (lambda x, size=size: math.isclose(x, size / n), "that is compressed/original: the ratio is original/compressed")
+            ],
+        )
 
 
 @pytest.mark.task("1.8")
@@ -276,5 +363,11 @@ def test_compression_report_of_hamlet(huff, corpus, snapshot):
     """On the first 200,000 characters of the corpus, are the bit count and the ratios against zlib, bz2 and lzma right?"""
     text = corpus[:REPORT_CHARS]
     report = huff.compression_report(text)
-    check_report(huff, report, text, "compression_report(corpus[:200000])", snapshot["optimal_cost"]["report_corpus"],
-                 snapshot["report_compressed_bytes"])
+    check_report(
+        huff,
+        report,
+        text,
+        "compression_report(corpus[:200000])",
+        snapshot["optimal_cost"]["report_corpus"],
+        snapshot["report_compressed_bytes"],
+    )

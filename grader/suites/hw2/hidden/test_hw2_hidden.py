@@ -18,9 +18,15 @@ from grader.suites.hw2.snapshots import script_pid
 def test_random_scripts_match_the_reference(submission, seed):
     """On random gains, limits, filters and setpoint changes, do the outputs match to 1e-9?"""
     rng = random.Random(seed)
-    params = {"kp": rng.uniform(0, 3), "ki": rng.uniform(0, 2), "kd": rng.uniform(0, 1), "setpoint": rng.uniform(-2, 2),
-              "dt": rng.choice([0.01, 0.05, 0.2]), "output_limits": [rng.uniform(-3, -0.5), rng.uniform(0.5, 3)],
-              "tau": rng.choice([None, 0.05, 0.5])}
+    params = {
+        "kp": rng.uniform(0, 3),
+        "ki": rng.uniform(0, 2),
+        "kd": rng.uniform(0, 1),
+        "setpoint": rng.uniform(-2, 2),
+        "dt": rng.choice([0.01, 0.05, 0.2]),
+        "output_limits": [rng.uniform(-3, -0.5), rng.uniform(0.5, 3)],
+        "tau": rng.choice([None, 0.05, 0.5]),
+    }
     ys = [rng.gauss(0, 1.5) for _ in range(120)]
     changes = {str(rng.randrange(120)): rng.uniform(-3, 3) for _ in range(3)}
     expected = reference_outputs(params, ys, changes)
@@ -49,14 +55,23 @@ def test_one_sided_limits_and_reset(submission):
 def test_metrics_on_other_plants(plant_mod):
     """On a fast first-order plant with negative gain and an underdamped plant, do the metrics match the reference?"""
     ref = solution("plant")
-    for plant_args, cls, steps in (((0.5, -2.0, 0.0005), "FirstOrderPlant", 8000), ((5.0, 0.35, 1.5, 0.002), "SecondOrderPlant", 6000)):
+    for plant_args, cls, steps in (
+        ((0.5, -2.0, 0.0005), "FirstOrderPlant", 8000),
+        ((5.0, 0.35, 1.5, 0.002), "SecondOrderPlant", 6000),
+    ):
         t, y = plant_mod.step_response(getattr(plant_mod, cls)(*plant_args), steps)
         t_ref, y_ref = ref.step_response(getattr(ref, cls)(*plant_args), steps)
         y, y_ref = np.asarray(y, float), np.asarray(y_ref)
-        assert y.shape == y_ref.shape, f"{cls}{plant_args}: step_response over {steps} steps gave {y.shape[0]} outputs, expected {steps + 1}"
+        assert y.shape == y_ref.shape, (
+            f"{cls}{plant_args}: step_response over {steps} steps gave {y.shape[0]} outputs, expected {steps + 1}"
+        )
         off = np.flatnonzero(np.abs(y - y_ref) > 1e-9 + 1e-9 * np.abs(y_ref))
-        assert off.size == 0, (f"{cls}{plant_args}: the step response differs from the reference first at sample {off[0]}: "
-                               f"{y[off[0]]:.10g}, expected {y_ref[off[0]]:.10g}" if off.size else "")
+        assert off.size == 0, (
+            f"{cls}{plant_args}: the step response differs from the reference first at sample {off[0]}: "
+            f"{y[off[0]]:.10g}, expected {y_ref[off[0]]:.10g}"
+            if off.size
+            else ""
+        )
         got, expected = mapping(plant_mod.step_metrics(t, y, 1.0), "step_metrics"), ref.step_metrics(t_ref, y_ref, 1.0)
         for key, value in expected.items():
             close(got.get(key), value, f"{cls}{plant_args}: {key}", tol=1e-6)

@@ -31,18 +31,37 @@ def test_update_ratio(submission):
     """Is the signal log10(||w_after - w_before|| / ||w_before||) over all tensors together?"""
     w = [np.array([[3.0, 4.0]]), np.array([12.0])]  # ||w|| = 13
     scaled = [1.125 * a for a in w]  # every weight moved by 1/8 of itself
-    close(update_ratio(submission, w, scaled), math.log10(0.125), "update ratio of weights scaled by 1.125 (moved by 1/8)",
-          tol=1e-6, hints=[(lambda x: math.isclose(x, 0.125, rel_tol=1e-6), "take log10 of the ratio"),
-                           (lambda x: math.isclose(x, math.log10(1 / 9), rel_tol=1e-6),
-                            "that divides by the norm of the weights after the step; divide by the norm before the step")])
+    close(
+        update_ratio(submission, w, scaled),
+        math.log10(0.125),
+        "update ratio of weights scaled by 1.125 (moved by 1/8)",
+        tol=1e-6,
+        hints=[
+            (lambda x: math.isclose(x, 0.125, rel_tol=1e-6), "take log10 of the ratio"),
+            (
+                lambda x: math.isclose(x, math.log10(1 / 9), rel_tol=1e-6),
+                "that divides by the norm of the weights after the step; divide by the norm before the step",
+            ),
+        ],
+    )
     half = [1.125 * w[0], w[1]]  # the first tensor moves by (0.375, 0.5), norm 0.625; the second stays
-    close(update_ratio(submission, w, half), math.log10(0.625 / 13), "update ratio when only [[3, 4]] of [[3, 4]], [12] "
-          "moves, by [[0.375, 0.5]] (norms 0.625 and 13)", tol=1e-6,
-          hints=[(lambda x: math.isclose(x, 0.625 / 13, rel_tol=1e-6), "take log10 of the ratio"),
-                 (lambda x: math.isclose(x, math.log10(0.0625), rel_tol=1e-6) or x == -math.inf,
-                  "that averages one ratio per tensor; the norms should be over all tensors together"),
-                 (lambda x: math.isclose(x, math.log10(0.125), rel_tol=1e-6),
-                  "that is the first tensor's ratio alone; the norms should be over all tensors together")])
+    close(
+        update_ratio(submission, w, half),
+        math.log10(0.625 / 13),
+        "update ratio when only [[3, 4]] of [[3, 4]], [12] moves, by [[0.375, 0.5]] (norms 0.625 and 13)",
+        tol=1e-6,
+        hints=[
+            (lambda x: math.isclose(x, 0.625 / 13, rel_tol=1e-6), "take log10 of the ratio"),
+            (
+                lambda x: math.isclose(x, math.log10(0.0625), rel_tol=1e-6) or x == -math.inf,
+                "that averages one ratio per tensor; the norms should be over all tensors together",
+            ),
+            (
+                lambda x: math.isclose(x, math.log10(0.125), rel_tol=1e-6),
+                "that is the first tensor's ratio alone; the norms should be over all tensors together",
+            ),
+        ],
+    )
 
 
 def controller(submission, setpoint: float, lrs, lr_min: float, lr_max: float):
@@ -56,8 +75,9 @@ def scripted(submission, signals: list, setpoint: float, lrs, lr_min: float, lr_
     ctrl = controller(submission, setpoint, lrs, lr_min, lr_max)
     rates = [training.checked_rates(ctrl.rates, "LRController.rates before the first step", len(lrs), lr_min, lr_max)]
     for n, r in enumerate(signals):
-        rates.append(training.checked_rates(ctrl.update(r), f"LRController.update({r:.6g}) at step {n}", len(lrs),
-                                            lr_min, lr_max))
+        rates.append(
+            training.checked_rates(ctrl.update(r), f"LRController.update({r:.6g}) at step {n}", len(lrs), lr_min, lr_max)
+        )
     return rates
 
 
@@ -80,24 +100,37 @@ def assert_rule(rates: list, signals: list, setpoint: float, lrs, lr_min: float,
     """rates[0] = clip(lr0) and rates[n + 1] = clip(lr0 * 10**u[n]) for every group, u the PI's answers."""
     u = pi_outputs(signals, setpoint)
     for g, lr0 in enumerate(lrs):
-        close(rates[0][g], clip(lr0, lr_min, lr_max), f"{what}, group {g}: the rate before the first step (lr0 = {lr0:g} "
-              f"clipped into [{lr_min:g}, {lr_max:g}])", tol=1e-12, rel=1e-6)
+        close(
+            rates[0][g],
+            clip(lr0, lr_min, lr_max),
+            f"{what}, group {g}: the rate before the first step (lr0 = {lr0:g} clipped into [{lr_min:g}, {lr_max:g}])",
+            tol=1e-12,
+            rel=1e-6,
+        )
         for n in range(len(signals)):
             got, expected = rates[n + 1][g], clip(lr0 * 10 ** u[n], lr_min, lr_max)
             if agree(got, expected):
                 continue
             if agree(got, clip(rates[n][g] * 10 ** u[n], lr_min, lr_max)):
-                raise AssertionError(f"{what}, group {g}, after step {n}: the change compounds onto the current rate "
-                                     f"(lr * 10**u); use the base rate: lr = clip(lr0 * 10**u), lr0 = {lr0:g} the group's "
-                                     "initial rate")
+                raise AssertionError(
+                    f"{what}, group {g}, after step {n}: the change compounds onto the current rate "
+                    f"(lr * 10**u); use the base rate: lr = clip(lr0 * 10**u), lr0 = {lr0:g} the group's "
+                    "initial rate"
+                )
             if g and agree(got, clip(lrs[0] * 10 ** u[n], lr_min, lr_max)):
-                raise AssertionError(f"{what}, group {g}, after step {n}: rate {got:.6g} is group 0's; each group scales "
-                                     f"its own lr0 ({lr0:g}), so the groups' ratio must not change")
+                raise AssertionError(
+                    f"{what}, group {g}, after step {n}: rate {got:.6g} is group 0's; each group scales "
+                    f"its own lr0 ({lr0:g}), so the groups' ratio must not change"
+                )
             if n and agree(got, clip(lr0 * 10 ** u[n - 1], lr_min, lr_max)):
-                raise AssertionError(f"{what}, group {g}: update(r) at step {n} returned the rate for step {n} "
-                                     f"(off by one step); it must return the rates for the next step, from this r")
-            raise AssertionError(f"{what}, group {g}, after step {n}: rate {got:.6g}, expected clip(lr0 * 10**u) = "
-                                 f"clip({lr0:g} * 10**{u[n]:.4f}) = {expected:.6g}")
+                raise AssertionError(
+                    f"{what}, group {g}: update(r) at step {n} returned the rate for step {n} "
+                    f"(off by one step); it must return the rates for the next step, from this r"
+                )
+            raise AssertionError(
+                f"{what}, group {g}, after step {n}: rate {got:.6g}, expected clip(lr0 * 10**u) = "
+                f"clip({lr0:g} * 10**{u[n]:.4f}) = {expected:.6g}"
+            )
 
 
 SIGNALS = [-2.5 + 1.2 * math.sin(0.4 * n) + 0.3 * math.cos(1.3 * n) for n in range(60)]
@@ -117,14 +150,17 @@ def test_every_group_is_scaled_and_bounds_hold(submission):
     low = [-6.0] * 40  # far below the setpoint: the rate climbs to lr_max
     rates = scripted(submission, low, -2.5, (0.05, 0.01), 1e-5, 0.4)
     assert rates[-1][0] == pytest.approx(0.4), (
-        f"with the signal far below the setpoint the rate should sit at lr_max = 0.4, not {rates[-1][0]:.6g}")
+        f"with the signal far below the setpoint the rate should sit at lr_max = 0.4, not {rates[-1][0]:.6g}"
+    )
     free = [r for r in rates if r[0] < 0.4]
     assert all(math.isclose(a / b, 5.0, rel_tol=1e-6) for a, b in free), (
-        "each group's rate must be lr0 * 10**u: the groups' ratio (5) changed")
+        "each group's rate must be lr0 * 10**u: the groups' ratio (5) changed"
+    )
     high = [1.0] * 40  # far above: the rate falls to lr_min
     rates = scripted(submission, high, -2.5, (0.05, 0.01), 1e-4, 5.0)
     assert rates[-1][1] == pytest.approx(1e-4), (
-        f"with the signal far above the setpoint the rate should sit at lr_min = 1e-4, not {rates[-1][1]:.6g}")
+        f"with the signal far above the setpoint the rate should sit at lr_min = 1e-4, not {rates[-1][1]:.6g}"
+    )
 
 
 @pytest.mark.task("2.3")
@@ -136,10 +172,12 @@ def test_a_non_finite_step_counts_as_far_too_large(submission):
         rates = scripted(submission, signals, setpoint, lrs, lr_min, lr_max)
     except StudentError as exc:
         if exc.is_a("ValueError"):
-            raise AssertionError(f"update(r) for a non-finite r raised {exc}: your controller handed it to the PID as it "
-                                 "is; a step whose r is not finite "
-                                 f"must count as setpoint + 10 = {setpoint + 10:g} (far too large, r = +inf or NaN) or "
-                                 f"setpoint - 10 (r = -inf), never reach the PID as it is") from None
+            raise AssertionError(
+                f"update(r) for a non-finite r raised {exc}: your controller handed it to the PID as it "
+                "is; a step whose r is not finite "
+                f"must count as setpoint + 10 = {setpoint + 10:g} (far too large, r = +inf or NaN) or "
+                f"setpoint - 10 (r = -inf), never reach the PID as it is"
+            ) from None
         raise
     assert rates[11][0] < rates[10][0], "after r = +inf (the weights blew up) the rate must fall"
     swapped = [training.sanitized(-r if math.isinf(r) else r, setpoint) for r in signals]
@@ -148,8 +186,10 @@ def test_a_non_finite_step_counts_as_far_too_large(submission):
     except AssertionError:
         u = pi_outputs(swapped, setpoint)
         if all(agree(rates[n + 1][0], clip(lrs[0] * 10 ** u[n], lr_min, lr_max)) for n in range(len(signals))):
-            raise AssertionError("+inf and -inf are swapped: r = +inf (the weights blew up) counts as setpoint + 10, "
-                                 "r = -inf (nothing moved) as setpoint - 10") from None
+            raise AssertionError(
+                "+inf and -inf are swapped: r = +inf (the weights blew up) counts as setpoint + 10, "
+                "r = -inf (nothing moved) as setpoint - 10"
+            ) from None
         raise
 
 
@@ -175,8 +215,9 @@ def experiment(submission, digits, lrs: list, split: int, seed: int) -> list[flo
     lr_min, lr_max = training.DIGITS_BOUNDS
     accuracies = []
     for lr in lrs:
-        run = training.train_digits(x[parts == 0], labels[parts == 0], x[parts == split], lr, seed,
-                                    controller=lr_control.digits_controller(lr))
+        run = training.train_digits(
+            x[parts == 0], labels[parts == 0], x[parts == split], lr, seed, controller=lr_control.digits_controller(lr)
+        )
         pid = pid_mod.PID(kp=training.DIGITS_KP, ki=training.DIGITS_KI, setpoint=training.SETPOINT)
         rates = run["lr"]
         close(rates[0], clip(lr, lr_min, lr_max), f"run from lr={lr}: the rate of the first step", tol=1e-12, rel=1e-6)
@@ -187,7 +228,8 @@ def experiment(submission, digits, lrs: list, split: int, seed: int) -> list[flo
                 raise AssertionError(
                     f"run from lr={lr}: step {n + 1} ran at {rates[n + 1]:.6g}, but an LRController from lr={lr:g} "
                     f"(bounds [1e-6, 10]) around PID(kp=0.3, ki=0.1, setpoint=SETPOINT = -2) gives clip(lr0 * 10**u) = "
-                    f"{expected:.6g} for the r the course measured; digits_controller must build exactly that")
+                    f"{expected:.6g} for the r the course measured; digits_controller must build exactly that"
+                )
         accuracies.append(float(np.mean(run["predictions"] == truth)))
     return accuracies
 
@@ -197,5 +239,7 @@ def experiment(submission, digits, lrs: list, split: int, seed: int) -> list[flo
 def test_controlled_training_reaches_the_target_where_fixed_does_not(submission, digits, seed):
     """From lr = 10 and lr = 0.003 (where a fixed rate stays below 50%), does the controlled run reach 85% held-out accuracy?"""
     for lr, acc in zip([10.0, 0.003], experiment(submission, digits, [10.0, 0.003], split=1, seed=seed)):
-        assert acc >= TARGET_ACCURACY, (f"controlled run from lr={lr}: held-out accuracy {acc:.3f} < {TARGET_ACCURACY} "
-                                        "(a fixed rate of 10 or 0.003 stays below 0.5)")
+        assert acc >= TARGET_ACCURACY, (
+            f"controlled run from lr={lr}: held-out accuracy {acc:.3f} < {TARGET_ACCURACY} "
+            "(a fixed rate of 10 or 0.003 stays below 0.5)"
+        )

@@ -37,9 +37,18 @@ def test_first_order_plant_is_exact_under_a_held_input(plant_mod):
     for n, u in enumerate([1.0, 1.0, -0.5]):
         euler = y + dt / tau * (gain * u - y)
         y = a * y + (1 - a) * gain * u
-        close(plant.step(u), y, f"FirstOrderPlant(tau={tau}, gain={gain}, dt={dt}): y after step {n + 1}",
-              hints=[(lambda x, euler=euler: math.isclose(x, euler), "that is a forward Euler step, which is not exact: "
-                      "with the input held, y[n+1] = a y[n] + (1 - a) K u[n], a = exp(-dt / tau)")])
+        close(
+            plant.step(u),
+            y,
+            f"FirstOrderPlant(tau={tau}, gain={gain}, dt={dt}): y after step {n + 1}",
+            hints=[
+                (
+                    lambda x, euler=euler: math.isclose(x, euler),
+                    "that is a forward Euler step, which is not exact: "
+                    "with the input held, y[n+1] = a y[n] + (1 - a) K u[n], a = exp(-dt / tau)",
+                )
+            ],
+        )
 
 
 @pytest.mark.task("2.2")
@@ -57,21 +66,46 @@ def test_metrics_are_relative_to_the_final_value(plant_mod):
     t = [0.1 * i for i in range(50)]
     y = [min(1.0, 0.2 * i) if i < 10 else 0.8 for i in range(50)]  # peaks at 1.0, settles at 0.8
     m = metrics(plant_mod, t, y, setpoint=1.0)
-    close(m["overshoot"], 25.0, "overshoot of a response peaking at 1.0 and settling at 0.8 (setpoint 1)",
-          hints=[(lambda x: abs(x) < 1e-9, "measured against the setpoint: use 100 (max - final) / final")])
-    close(m["steady_state_error"], 0.2, "steady-state error = setpoint - final value",
-          hints=[(lambda x: math.isclose(x, -0.2), "the sign is reversed: setpoint - final value, positive when the output ends low")])
-    close(m["settling_time"], 1.0, "settling time: the first sample after the last one outside the 2% band", tol=1e-9,
-          hints=[(lambda x: math.isclose(x, 0.4), "that is the first entry into the band; settling is for good, after the last exit")])
+    close(
+        m["overshoot"],
+        25.0,
+        "overshoot of a response peaking at 1.0 and settling at 0.8 (setpoint 1)",
+        hints=[(lambda x: abs(x) < 1e-9, "measured against the setpoint: use 100 (max - final) / final")],
+    )
+    close(
+        m["steady_state_error"],
+        0.2,
+        "steady-state error = setpoint - final value",
+        hints=[
+            (lambda x: math.isclose(x, -0.2), "the sign is reversed: setpoint - final value, positive when the output ends low")
+        ],
+    )
+    close(
+        m["settling_time"],
+        1.0,
+        "settling time: the first sample after the last one outside the 2% band",
+        tol=1e-9,
+        hints=[
+            (lambda x: math.isclose(x, 0.4), "that is the first entry into the band; settling is for good, after the last exit")
+        ],
+    )
 
 
 @pytest.mark.task("2.2")
 def test_rise_time_interpolates_between_samples(plant_mod):
     """On a coarsely sampled response, is the rise time taken between linearly interpolated 10% and 90% crossings?"""
     t, y = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [0.0, 0.3, 0.6, 0.9, 1.0, 1.0]
-    close(metrics(plant_mod, t, y)["rise_time"], 3.0 - 1.0 / 3.0, "rise time of y = 0, 0.3, 0.6, 0.9, 1, 1 at t = 0..5",
-          hints=[(lambda x: math.isclose(x, 2.0), "the crossings are taken at samples: interpolate linearly between "
-                  "the two samples around each crossing")])
+    close(
+        metrics(plant_mod, t, y)["rise_time"],
+        3.0 - 1.0 / 3.0,
+        "rise time of y = 0, 0.3, 0.6, 0.9, 1, 1 at t = 0..5",
+        hints=[
+            (
+                lambda x: math.isclose(x, 2.0),
+                "the crossings are taken at samples: interpolate linearly between the two samples around each crossing",
+            )
+        ],
+    )
 
 
 def agree(u: float, v: float) -> bool:
@@ -129,8 +163,10 @@ def test_closed_loop_applies_each_input_in_its_own_step(submission):
     stepped = plant_answers(submission, tau, dt, u[:-1])
     if not same(y[1:], stepped):
         if same(y[1:], plant_answers(submission, tau, dt, [0.0] + u[:-2])):
-            raise AssertionError("the control input lags one step behind: at step n the plant got the PID's output from "
-                                 f"step n - 1 (time index off by one); {order}")
+            raise AssertionError(
+                "the control input lags one step behind: at step n the plant got the PID's output from "
+                f"step n - 1 (time index off by one); {order}"
+            )
         n = next(i for i, (a, b) in enumerate(zip(y[1:], stepped)) if not agree(a, b))
         raise AssertionError(f"y[{n + 1}] = {y[n + 1]:.6g}, but the plant answers {stepped[n]:.6g} to u[0..{n}]; {order}")
 

@@ -64,23 +64,31 @@ class SGDRule(Rule):
     """torch.optim.SGD, written out."""
 
     MISTAKES = [
-        Mistake("alias", "the momentum buffer shares memory with p.grad, so zero_grad(set_to_none=False) and gradient "
-                         "accumulation write into it: start it as a copy, b = g.clone()"),
-        Mistake("buffer_from_zero", "the momentum buffer starts at 0, which damps the first step: torch starts it at the "
-                                    "first gradient itself, b = g"),
+        Mistake(
+            "alias",
+            "the momentum buffer shares memory with p.grad, so zero_grad(set_to_none=False) and gradient "
+            "accumulation write into it: start it as a copy, b = g.clone()",
+        ),
+        Mistake(
+            "buffer_from_zero",
+            "the momentum buffer starts at 0, which damps the first step: torch starts it at the first gradient itself, b = g",
+        ),
         Mistake("no_dampening", "the dampening is ignored: b <- momentum * b + (1 - dampening) * g"),
         Mistake("no_nesterov", "the Nesterov look-ahead is missing: with nesterov=True the step is g + momentum * b"),
         Mistake("nesterov_swapped", "the Nesterov step is b + momentum * g; it is g + momentum * b"),
-        Mistake("decay_decoupled", "the weight decay is applied to the weights directly; SGD's is L2: g <- g + wd * w, "
-                                   "before the momentum"),
+        Mistake(
+            "decay_decoupled",
+            "the weight decay is applied to the weights directly; SGD's is L2: g <- g + wd * w, before the momentum",
+        ),
         Mistake("defaults:momentum", "each param group's own momentum is ignored: read hyper-parameters from the group"),
         Mistake("defaults:weight_decay", "each param group's own weight_decay is ignored: read hyper-parameters from the group"),
         *shared("momentum buffer"),
     ]
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, mistake=""):
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov), mistake)
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov), mistake
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -118,12 +126,18 @@ class AdamRule(Rule):
         Mistake("no_bias_correction_m", "m is not bias-corrected: m_hat = m / (1 - beta1^t)"),
         Mistake("no_bias_correction_v", "v is not bias-corrected: v_hat = v / (1 - beta2^t)"),
         Mistake("eps_inside", "eps is inside the square root: the step divides by sqrt(v_hat) + eps, not sqrt(v_hat + eps)"),
-        Mistake("eps_before_correction", "eps is added before v's bias correction: the step divides by sqrt(v_hat) + eps, "
-                                         "with v_hat = v / (1 - beta2^t)"),
-        Mistake("decay_decoupled", "the weight decay is decoupled (AdamW's rule); Adam's is L2: g <- g + wd * w, "
-                                   "through the moments"),
-        Mistake("decay_coupled", "the weight decay is coupled (L2 through the moments, Adam's rule); AdamW decays the "
-                                 "weights directly: w <- w * (1 - lr * wd)"),
+        Mistake(
+            "eps_before_correction",
+            "eps is added before v's bias correction: the step divides by sqrt(v_hat) + eps, with v_hat = v / (1 - beta2^t)",
+        ),
+        Mistake(
+            "decay_decoupled", "the weight decay is decoupled (AdamW's rule); Adam's is L2: g <- g + wd * w, through the moments"
+        ),
+        Mistake(
+            "decay_coupled",
+            "the weight decay is coupled (L2 through the moments, Adam's rule); AdamW decays the "
+            "weights directly: w <- w * (1 - lr * wd)",
+        ),
         Mistake("decay_without_lr", "the weight decay is not scaled by the learning rate: w <- w * (1 - lr * wd)"),
         Mistake("betas_swapped", "beta1 and beta2 are swapped: m averages with beta1, v with beta2"),
         Mistake("m_weights_swapped", "m's weights are swapped: m <- beta1 * m + (1 - beta1) * g"),
@@ -174,24 +188,35 @@ class LAMBRule(Rule):
     """The handout's LAMB (with bias_correction=False and clamp=(0, 10), torch_optimizer.Lamb)."""
 
     MISTAKES = [
-        Mistake("global_ratio", "one trust ratio for the whole param group: LAMB uses one per parameter tensor, "
-                                "clamp(||w||) / ||r|| of that tensor alone"),
+        Mistake(
+            "global_ratio",
+            "one trust ratio for the whole param group: LAMB uses one per parameter tensor, "
+            "clamp(||w||) / ||r|| of that tensor alone",
+        ),
         Mistake("no_decay", "the weight decay is missing: r = m_hat / (sqrt(v_hat) + eps) + wd * w"),
-        Mistake("decay_outside_ratio", "the weight decay is outside the trust ratio: it is part of r, and ||r|| "
-                                       "includes it"),
+        Mistake("decay_outside_ratio", "the weight decay is outside the trust ratio: it is part of r, and ||r|| includes it"),
         Mistake("no_clamp", "phi = ||w|| is not clamped to [clamp[0], clamp[1]]"),
         Mistake("bias_correction_always", "the moments are bias-corrected although bias_correction=False"),
-        Mistake("bias_correction_never", "the moments are not bias-corrected although bias_correction=True: "
-                                         "m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)"),
+        Mistake(
+            "bias_correction_never",
+            "the moments are not bias-corrected although bias_correction=True: "
+            "m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)",
+        ),
         Mistake("eps_inside", "eps is inside the square root: r divides by sqrt(v_hat) + eps, not sqrt(v_hat + eps)"),
         Mistake("no_ratio", "the trust ratio is missing: w <- w - lr * ratio * r with ratio = phi / ||r||"),
         *shared("state (step, exp_avg, exp_avg_sq)"),
     ]
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, clamp=(0.0, 10.0),
-                 bias_correction=True, mistake=""):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, clamp=tuple(clamp),
-                                      bias_correction=bias_correction), mistake)
+    def __init__(
+        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, clamp=(0.0, 10.0), bias_correction=True, mistake=""
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, clamp=tuple(clamp), bias_correction=bias_correction
+            ),
+            mistake,
+        )
 
     def direction(self, p, group) -> torch.Tensor:
         """r for p (its moments updated), the decay included unless a mistake leaves it out."""

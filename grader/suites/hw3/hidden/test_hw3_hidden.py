@@ -13,7 +13,9 @@ class PaperLAMB(torch.optim.Optimizer):
     """You et al. (2019), Algorithm 2, with bias correction, written out independently of any task."""
 
     def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, clamp=(0.0, 10.0), bias_correction=True):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, clamp=clamp, bias_correction=bias_correction))
+        super().__init__(
+            params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, clamp=clamp, bias_correction=bias_correction)
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -41,31 +43,54 @@ class PaperLAMB(torch.optim.Optimizer):
 def test_lamb_matches_the_paper_with_bias_correction(submission, decay, clamp):
     """Does LAMB with bias correction match the paper's update over 100 steps, with phi clamped?"""
     kwargs = {"lr": 0.01, "weight_decay": decay, "eps": 1e-6, "bias_correction": True, "clamp": clamp}
-    compare(submission, Case("LAMB", kwargs, [{}, {"lr": 0.03}], f"LAMB (decay {decay}, clamp {clamp})"), PaperLAMB, "the paper's LAMB")
+    compare(
+        submission,
+        Case("LAMB", kwargs, [{}, {"lr": 0.03}], f"LAMB (decay {decay}, clamp {clamp})"),
+        PaperLAMB,
+        "the paper's LAMB",
+    )
 
 
 @pytest.mark.task("3.3")
 def test_lamb_with_gradients_zeroed_in_place(submission):
     """With p.grad zeroed in place and accumulated over two half-batches, does LAMB still match the paper's update?"""
     kwargs = {"lr": 0.01, "weight_decay": 0.01, "eps": 1e-6, "bias_correction": True, "clamp": (0.0, 10.0)}
-    case = Case("LAMB", kwargs, [{}, {"lr": 0.03}], "LAMB (gradients zeroed in place and accumulated)", steps=30, reload_at=15,
-                zeroing="accumulate")
+    case = Case(
+        "LAMB",
+        kwargs,
+        [{}, {"lr": 0.03}],
+        "LAMB (gradients zeroed in place and accumulated)",
+        steps=30,
+        reload_at=15,
+        zeroing="accumulate",
+    )
     compare(submission, case, PaperLAMB, "the paper's LAMB")
 
 
 @pytest.mark.task("3.1")
 def test_sgd_nesterov_with_decay_on_another_problem(submission):
     """Nesterov with weight decay, and an L2-decayed group without momentum: does SGD still match torch?"""
-    case = Case("SGD", {"lr": 0.03, "momentum": 0.8, "nesterov": True, "weight_decay": 0.02},
-                [{}, {"momentum": 0.0, "nesterov": False}], "SGD (Nesterov + decay)")
+    case = Case(
+        "SGD",
+        {"lr": 0.03, "momentum": 0.8, "nesterov": True, "weight_decay": 0.02},
+        [{}, {"momentum": 0.0, "nesterov": False}],
+        "SGD (Nesterov + decay)",
+    )
     compare(submission, case, torch.optim.SGD, "torch.optim.SGD")
 
 
 @pytest.mark.task("3.1")
 def test_sgd_nesterov_with_gradients_zeroed_in_place(submission):
     """Nesterov momentum with p.grad zeroed in place and accumulated: does SGD still match torch?"""
-    case = Case("SGD", {"lr": 0.03, "momentum": 0.8, "nesterov": True}, [{}, {"lr": 0.01}],
-                "SGD (Nesterov, gradients zeroed in place and accumulated)", steps=30, reload_at=15, zeroing="accumulate")
+    case = Case(
+        "SGD",
+        {"lr": 0.03, "momentum": 0.8, "nesterov": True},
+        [{}, {"lr": 0.01}],
+        "SGD (Nesterov, gradients zeroed in place and accumulated)",
+        steps=30,
+        reload_at=15,
+        zeroing="accumulate",
+    )
     compare(submission, case, torch.optim.SGD, "torch.optim.SGD")
 
 

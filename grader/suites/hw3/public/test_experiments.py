@@ -39,17 +39,21 @@ def median_accuracy(submission, digits, split_id: int, seed: int) -> tuple[float
     truth = labels[split == split_id]
     accs = []
     for s in range(seed, seed + RUNS):
-        model, _ = train_digits(Student(submission, "LAMB", {"lr": 0.032, "weight_decay": 0.01}), x[split == 0],
-                                labels[split == 0], 1024, 80, s)
+        model, _ = train_digits(
+            Student(submission, "LAMB", {"lr": 0.032, "weight_decay": 0.01}), x[split == 0], labels[split == 0], 1024, 80, s
+        )
         accs.append(float(np.mean(predictions(model, x[split == split_id]).numpy() == truth)))
     return float(np.median(accs)), accs
 
 
 @pytest.mark.task("3.5")
-@pytest.mark.parametrize("name,kwargs,tol", [
-    pytest.param("Adam", {"lr": 0.05}, 5e-3, id="Adam", marks=pytest.mark.uses("Adam")),
-    pytest.param("SGD", {"lr": 5e-4, "momentum": 0.9}, 0.1, id="SGD-momentum", marks=pytest.mark.uses("SGD")),
-])
+@pytest.mark.parametrize(
+    "name,kwargs,tol",
+    [
+        pytest.param("Adam", {"lr": 0.05}, 5e-3, id="Adam", marks=pytest.mark.uses("Adam")),
+        pytest.param("SGD", {"lr": 5e-4, "momentum": 0.9}, 0.1, id="SGD-momentum", marks=pytest.mark.uses("SGD")),
+    ],
+)
 def test_rosenbrock_reaches_the_valley_floor(submission, name, kwargs, tol):
     """From (-1.5, 2), does the optimizer reach the minimum (1, 1) of Rosenbrock's function in 1,500 steps?"""
     path = rosenbrock_path(Student(submission, name, kwargs), 1500).numpy()

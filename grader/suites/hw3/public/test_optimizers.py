@@ -60,8 +60,15 @@ def test_sgd_matches_torch(submission, case):
 @pytest.mark.task("3.1")
 def test_sgd_with_gradients_zeroed_in_place(submission):
     """With p.grad zeroed in place (zero_grad(set_to_none=False)) and accumulated over two half-batches, does SGD still match torch?"""
-    case = Case("SGD", {"lr": 0.05, "momentum": 0.9}, [{}, {"momentum": 0.5}], "SGD (gradients zeroed in place and accumulated)",
-                steps=30, reload_at=15, zeroing="accumulate")
+    case = Case(
+        "SGD",
+        {"lr": 0.05, "momentum": 0.9},
+        [{}, {"momentum": 0.5}],
+        "SGD (gradients zeroed in place and accumulated)",
+        steps=30,
+        reload_at=15,
+        zeroing="accumulate",
+    )
     compare(submission, case, torch.optim.SGD, "torch.optim.SGD")
 
 
@@ -84,16 +91,27 @@ def test_adam_matches_torch(submission, case):
 @pytest.mark.parametrize("decay,eps", [(0.0, 1e-8), (0.1, 1e-3)])
 def test_adamw_matches_torch(submission, decay, eps):
     """Does AdamW match torch.optim.AdamW, with the decay decoupled from the moments?"""
-    case = Case("AdamW", {"lr": 0.01, "weight_decay": decay, "eps": eps}, [{}, {"lr": 0.005, "betas": (0.8, 0.99)}],
-                f"AdamW (weight_decay={decay}, eps={eps:g})")
+    case = Case(
+        "AdamW",
+        {"lr": 0.01, "weight_decay": decay, "eps": eps},
+        [{}, {"lr": 0.005, "betas": (0.8, 0.99)}],
+        f"AdamW (weight_decay={decay}, eps={eps:g})",
+    )
     compare(submission, case, torch.optim.AdamW, "torch.optim.AdamW")
 
 
 @pytest.mark.task("3.2")
 def test_adam_with_gradients_zeroed_in_place(submission):
     """With p.grad zeroed in place and accumulated over two half-batches, does Adam (L2 decay) still match torch?"""
-    case = Case("Adam", {"lr": 0.01, "weight_decay": 0.05}, [{}, {"lr": 0.02}], "Adam (gradients zeroed in place and accumulated)",
-                steps=30, reload_at=15, zeroing="accumulate")
+    case = Case(
+        "Adam",
+        {"lr": 0.01, "weight_decay": 0.05},
+        [{}, {"lr": 0.02}],
+        "Adam (gradients zeroed in place and accumulated)",
+        steps=30,
+        reload_at=15,
+        zeroing="accumulate",
+    )
     compare(submission, case, torch.optim.Adam, "torch.optim.Adam")
 
 
@@ -111,7 +129,13 @@ def test_lamb_matches_torch_optimizer(submission, decay):
     """Does LAMB without bias correction match torch_optimizer.Lamb(debias=False, clamp_value=10)?"""
     kwargs = {"lr": 0.01, "weight_decay": decay, "eps": 1e-6, "bias_correction": False, "clamp": (0.0, 10.0)}
     case = Case("LAMB", kwargs, [{}, {"lr": 0.02}], f"LAMB (weight_decay={decay})")
-    compare(submission, case, torch_optimizer_lamb, "torch_optimizer.Lamb", ref_kwargs={"lr": 0.01, "weight_decay": decay, "eps": 1e-6})
+    compare(
+        submission,
+        case,
+        torch_optimizer_lamb,
+        "torch_optimizer.Lamb",
+        ref_kwargs={"lr": 0.01, "weight_decay": decay, "eps": 1e-6},
+    )
 
 
 @pytest.mark.task("3.3")
@@ -119,13 +143,20 @@ def test_lamb_trust_ratio_edge_cases(submission):
     """Is the trust ratio 1 when ||w|| = 0 or ||r|| = 0, and phi/||r|| per tensor otherwise?"""
     kwargs = {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.0, "bias_correction": True}
     weights, grads = [[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]], [[1.0, -2.0], [0.5, 0.5], [0.0, 0.0]]
-    loop = Loop(Student(submission, "LAMB", kwargs), [([torch.tensor(w, dtype=torch.float64) for w in weights], {})],
-                "LAMB edge cases", "float64")
+    loop = Loop(
+        Student(submission, "LAMB", kwargs),
+        [([torch.tensor(w, dtype=torch.float64) for w in weights], {})],
+        "LAMB edge cases",
+        "float64",
+    )
     w = loop.step([[torch.tensor(g, dtype=torch.float64)] for g in grads])
     g = torch.tensor(grads, dtype=torch.float64)
     r = g / (g.abs() + 1e-6)  # step 1 with bias correction: m_hat = g, v_hat = g^2
-    expected = [-0.1 * r[0], torch.tensor(weights[1], dtype=torch.float64) - 0.1 * (5.0 / float(r[1].norm())) * r[1],
-                torch.tensor(weights[2], dtype=torch.float64)]
+    expected = [
+        -0.1 * r[0],
+        torch.tensor(weights[1], dtype=torch.float64) - 0.1 * (5.0 / float(r[1].norm())) * r[1],
+        torch.tensor(weights[2], dtype=torch.float64),
+    ]
     cases = [
         "zero weights: ||w|| = 0, so the ratio is 1 and w <- -lr * r",
         f"ratio = ||w|| / ||r|| = 5 / {float(r[1].norm()):.4f}, of this tensor alone",
@@ -137,6 +168,7 @@ def test_lamb_trust_ratio_edge_cases(submission):
 
 def clip_hint(got: list, grads: list, max_norm: float, total: float) -> str:
     """What a clipped result that differs from torch's looks like it did."""
+
     def alike(a, b) -> bool:
         return first_mismatch(a, b, RTOL, ATOL) is None
 
@@ -162,11 +194,23 @@ def test_clipping_matches_torch(submission, max_norm):
         p.grad = t.clone()
     total = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
     after = math.sqrt(sum(float(p.grad.norm()) ** 2 for p in params))
-    close(norm, total, f"max_norm={max_norm}: the returned norm", tol=ATOL, rel=RTOL, hints=[
-        (lambda x: abs(x - after) < 1e-4 * after and total > max_norm, "that is the norm after clipping; return the norm before"),
-        (lambda x: abs(x - sum(float(t.norm()) for t in grads)) < 1e-4, "that is the sum of the tensors' norms; the global norm is "
-                                                                          "the square root of the sum of their squared norms"),
-    ])
+    close(
+        norm,
+        total,
+        f"max_norm={max_norm}: the returned norm",
+        tol=ATOL,
+        rel=RTOL,
+        hints=[
+            (
+                lambda x: abs(x - after) < 1e-4 * after and total > max_norm,
+                "that is the norm after clipping; return the norm before",
+            ),
+            (
+                lambda x: abs(x - sum(float(t.norm()) for t in grads)) < 1e-4,
+                "that is the sum of the tensors' norms; the global norm is the square root of the sum of their squared norms",
+            ),
+        ],
+    )
     ok = all(first_mismatch(a, p.grad, RTOL, ATOL) is None for a, p in zip(clipped, params))
     assert ok, f"max_norm={max_norm}: gradients differ from torch's: {clip_hint(clipped, grads, max_norm, total)}"
 
@@ -175,14 +219,26 @@ def test_clipping_matches_torch(submission, max_norm):
 def test_warmup_cosine_by_hand(opt_mod):
     """Is the schedule right at warmup start, warmup end, mid-decay and the end?"""
     f = opt_mod.warmup_cosine
-    cases = [(0, 0.1, "warmup starts at base_lr * (step + 1) / warmup_steps, not at 0"),
-             (9, 1.0, "the last warmup step (step = warmup_steps - 1) reaches base_lr"),
-             (10, 1.0, "the decay starts at base_lr"),
-             (55, 0.5, "halfway through the decay, (1 + cos(pi / 2)) / 2 = 0.5"),
-             (100, 0.0, "at total_steps the rate reaches min_lr"),
-             (150, 0.0, "after total_steps it stays at min_lr (clip the progress to [0, 1])")]
+    cases = [
+        (0, 0.1, "warmup starts at base_lr * (step + 1) / warmup_steps, not at 0"),
+        (9, 1.0, "the last warmup step (step = warmup_steps - 1) reaches base_lr"),
+        (10, 1.0, "the decay starts at base_lr"),
+        (55, 0.5, "halfway through the decay, (1 + cos(pi / 2)) / 2 = 0.5"),
+        (100, 0.0, "at total_steps the rate reaches min_lr"),
+        (150, 0.0, "after total_steps it stays at min_lr (clip the progress to [0, 1])"),
+    ]
     for step, expected, why in cases:
-        close(f(step, 1.0, 10, 100), expected, f"warmup_cosine(step={step}, base 1, warmup 10, total 100)", tol=1e-12,
-              hints=[(lambda x: True, why)])
-    close(f(55, 1.0, 10, 100, min_lr=0.2), 0.6, "warmup_cosine(step=55, base 1, warmup 10, total 100, min_lr=0.2)",
-          tol=1e-12, hints=[(lambda x: True, "the cosine runs from base_lr down to min_lr: min_lr + (base_lr - min_lr) * 0.5")])
+        close(
+            f(step, 1.0, 10, 100),
+            expected,
+            f"warmup_cosine(step={step}, base 1, warmup 10, total 100)",
+            tol=1e-12,
+            hints=[(lambda x: True, why)],
+        )
+    close(
+        f(55, 1.0, 10, 100, min_lr=0.2),
+        0.6,
+        "warmup_cosine(step=55, base 1, warmup 10, total 100, min_lr=0.2)",
+        tol=1e-12,
+        hints=[(lambda x: True, "the cosine runs from base_lr down to min_lr: min_lr + (base_lr - min_lr) * 0.5")],
+    )
