@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,8 +93,15 @@ class ParentProcess:
         parent, child = socket.socketpair()
         argv = [sys.executable, "-I", "-m", "grader.worker", str(child.fileno())]
         cwd: str | None = str(self.scratch)
+        self.mountpoints: set[Path] = set()  # bubblewrap's, inside the scratch folder: kept by clean()
         if isolation == "bwrap":
-            argv = sandbox.bwrap_prefix(self.scratch, self.staged) + ["--"] + argv
+            prefix = sandbox.bwrap_prefix(self.scratch, self.staged)
+            self.mountpoints = {
+                self.scratch / d.relative_to("/tmp")
+                for d in sandbox.mount_targets(prefix)
+                if d != Path("/tmp") and d.is_relative_to("/tmp")
+            }
+            argv = prefix + ["--"] + argv
             cwd = None
         env = {
             "PATH": "/usr/bin:/bin",
@@ -179,8 +187,11 @@ class ParentProcess:
         return reply.get("status")
 
     def clean(self) -> None:
-        """Empty the scratch folder (and the staged submission): nothing carries to the next worker."""
-        _remove_contents(self.scratch)
+        """Empty the scratch folder (and the staged submission): nothing carries to the next worker.
+        Where the course or Python lies under /tmp, bubblewrap's mount points for it are folders in
+        the scratch folder: those stay (the parent's view of the package hangs on them), and
+        everything else in the folders on the way to them goes."""
+        _remove_contents(self.scratch, self.mountpoints)
         _remove_contents(self.staged)
 
     def startup_error(self) -> str:
@@ -251,10 +262,16 @@ def _stage(submission: Path, into: Path) -> None:
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
 
 
-def _remove_contents(folder: Path) -> None:
+def _remove_contents(folder: Path, keep: Collection[Path] = ()) -> None:
+    """Remove everything in `folder` but the folders in `keep` (and the folders on the way to them,
+    emptied of anything else)."""
     for entry in list(os.scandir(folder)) if folder.is_dir() else ():
         path = Path(entry.path)
-        if entry.is_dir(follow_symlinks=False):
+        if path in keep:
+            continue
+        if entry.is_dir(follow_symlinks=False) and any(k.is_relative_to(path) for k in keep):
+            _remove_contents(path, keep)
+        elif entry.is_dir(follow_symlinks=False):
             _remove(path)
         else:
             try:

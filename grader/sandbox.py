@@ -82,3 +82,14 @@ def bwrap_prefix(workdir: Path, submission: Path) -> list[str]:
 
 
 SUBMISSION = "/submission"  # where a worker under bubblewrap sees the student's files
+
+
+def mount_targets(argv: list[str]) -> list[Path]:
+    """Where a bwrap command line mounts something (the destinations of its binds and tmpfs)."""
+    targets = []
+    for i, arg in enumerate(argv):
+        if arg in ("--bind", "--ro-bind", "--dev-bind") and i + 2 < len(argv):
+            targets.append(Path(argv[i + 2]))
+        elif arg in ("--tmpfs", "--proc", "--dev") and i + 1 < len(argv):
+            targets.append(Path(argv[i + 1]))
+    return targets

@@ -284,3 +284,19 @@ def test_workers_die_with_their_grading_process(probe, tmp_path, isolation):
         for p in workers:
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_emptying_a_scratch_folder_keeps_only_the_mount_points(tmp_path):
+    """Where the course lies under /tmp, bubblewrap's mount points for it are folders in the
+    scratch folder; emptying it keeps them, and nothing else, not even a file beside them."""
+    from grader.remote import _remove_contents
+
+    mount = tmp_path / "checkout" / "grader"
+    (mount / "worker").mkdir(parents=True)
+    (mount / "worker" / "server.py").write_text("x")  # what the sandbox shows there, on the host
+    (tmp_path / "checkout" / "planted.txt").write_text("x")
+    (tmp_path / "checkout" / "folder").mkdir()
+    (tmp_path / "output.txt").write_text("x")
+    _remove_contents(tmp_path, {mount})
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "checkout", "checkout/grader", "checkout/grader/worker", "checkout/grader/worker/server.py"]

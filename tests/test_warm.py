@@ -80,6 +80,16 @@ def test_the_next_student_in_a_warm_worker_finds_nothing_of_the_last(tmp_path, i
     (second / "first.py").write_text(SECOND)
     preload = ("numpy",)
 
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "first.py").write_text(SECOND)
+    base = Submission(fresh, ["first"], LIMITS, isolation, preload, "warm")
+    try:
+        base.begin_test("a fresh worker", 0)
+        baseline = base.module("first").report()  # what any fresh worker finds (/tmp: its own files, mount points)
+    finally:
+        base.close()
+
     a = Submission(first, ["first"], LIMITS, isolation, preload, "warm")
     try:
         a.begin_test("first student", 1)
@@ -99,7 +109,8 @@ def test_the_next_student_in_a_warm_worker_finds_nothing_of_the_last(tmp_path, i
         b.close()
     assert got["numpy_sum"] == 3 and got["print"] == "print" and got["json"], got
     assert not got["seed_patched"] and not got["planted_path"] and got["env"] == "", got
-    assert got["scratch"] == got["cwd"] == ["output.txt", "startup.txt"], f"the scratch folder held {got['scratch']}"
+    assert got["scratch"] == baseline["scratch"] and got["cwd"] == baseline["cwd"], f"the scratch folder held {got['scratch']}"
+    assert {"output.txt", "startup.txt"} <= set(baseline["scratch"]) and "leftover.txt" not in baseline["scratch"]
     assert got["threads"] <= 2, f"{got['threads']} threads in a fresh worker"
     assert got["fds"][:3] == [0, 1, 2] and len(got["fds"]) <= 5, f"descriptors left open: {got['fds']}"
     assert not got["sigterm_ignored"] and not got["first_loaded"], got
