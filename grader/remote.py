@@ -682,11 +682,17 @@ class Submission:
         charged once (as `import <module>`), not once per function. The assignment's modules it
         imports are imported first, each on its own: a module that hangs at import costs its time
         limit once, not once more for every module that imports it (a notebook's modules all do)."""
+        self._ensure_imported(module, set())
+
+    def _ensure_imported(self, module: str, importing: set[str]) -> None:
+        """`importing`: the modules whose imports are on the way here (two student modules may
+        import each other; Python imports such a pair once, and so does this)."""
         if self.worker.proc is not None and module in self.worker.imported:
             return
+        importing.add(module)
         for other in student_imports(self.path / f"{module}.py", tuple(self.worker.modules)):
-            if other != module and (self.path / f"{other}.py").is_file():
-                self.ensure_imported(other)
+            if other not in importing and (self.path / f"{other}.py").is_file():
+                self._ensure_imported(other, importing)
         self.call(contract.import_(module), f"import {module}")
         self.worker.imported.add(module)
 

@@ -95,3 +95,18 @@ def test_a_module_that_hangs_at_import_costs_its_drivers_the_limit_once(tmp_path
         assert time.monotonic() - started < 2 * 2 + 1, "the import's time limit was charged more than once"
     finally:
         s.close()
+
+
+def test_two_modules_that_import_each_other_are_imported_once_each(tmp_path):
+    """Each module's imports of the assignment's other modules come first, and a pair that
+    imports each other (as Python allows) is no endless loop on the grading side."""
+    (tmp_path / "first.py").write_text("import second\n\ndef f():\n    return 1\n")
+    (tmp_path / "second.py").write_text("import first\n\ndef g():\n    return first.f() + 1\n")
+    s = Submission(tmp_path, ["first", "second"], Limits(wall_s=10), "limits")
+    try:
+        s.begin_test("circular", 0)
+        assert s.module("second").g() == 2
+        assert s.module("first").f() == 1
+        assert s.worker.imported == {"first", "second"}
+    finally:
+        s.close()
