@@ -354,7 +354,8 @@ class Worker:
         self.parent = warm_parent(self.config, self.isolation)
 
     def start(self) -> None:
-        self.parent = warm_parent(self.config, self.isolation)
+        self.prepare()
+        assert self.parent is not None
         try:
             self.sock = self.parent.fork(self.submission, self.modules)
         except (OSError, EOFError, TimeoutError, protocol.ProtocolError) as exc:
@@ -414,7 +415,6 @@ class Worker:
             try:
                 with open(f"/proc/{pid}/status", "rb") as f:
                     status = f.read()
-                tasks = os.listdir(f"/proc/{pid}/task")
             except OSError:
                 continue  # gone
             if self.parent.bwrap_exe is None or _exe(pid) != self.parent.bwrap_exe:
@@ -422,12 +422,7 @@ class Worker:
                 total += int(status[at + 9 : status.index(b"\n", at + 1)]) if at >= 0 else 1
                 if total > stop_above:
                     break
-            for tid in tasks:
-                try:
-                    with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                        todo += [int(c) for c in f.read().split()]
-                except OSError:
-                    pass
+            todo += _children(pid)
         return total
 
     def scratch_bytes(self, stop_above: int) -> int:
@@ -518,13 +513,18 @@ def _open_own(path: Path):
 
 
 def _children(pid: int) -> list[int]:
-    found = []
+    """The pids of a process's children, through /proc/PID/task/TID/children (none if it is gone)."""
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in tasks:
+        try:
             with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
                 found += [int(c) for c in f.read().split()]
-    except OSError:
-        pass
+        except OSError:
+            pass  # a thread that ended meanwhile
     return found
 
 
@@ -600,7 +600,6 @@ class Submission:
         self.path = Path(path)
         self.limits = limits
         self.worker = Worker(path, modules, limits, isolation, preload, assignment, drivers)
-        self.drivers = drivers
         self.worker.prepare()  # the parent starts now, while the grading side collects its tests
         self.deadline = time.monotonic() + limits.wall_s
         self.timed_out: dict[str, str] = {}  # what ran past the limit -> the test where it did
@@ -711,7 +710,7 @@ class Submission:
         """Run `name` of the assignment's drivers (grader/worker/drivers/<id>.py) inside the worker.
         The student modules it imports are imported first, on their own, so one that hangs at
         import is charged once."""
-        for module in driver_imports(self.drivers, name):
+        for module in driver_imports(self.worker.config.drivers, name):
             if (self.path / f"{module}.py").is_file():
                 self.ensure_imported(module)
         a, k = self.encode_args(args, kwargs)

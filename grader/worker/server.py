@@ -265,7 +265,3 @@ def main(argv: list[str]) -> None:
     confine.undumpable()  # a worker of the same user cannot read or write this process's memory
     Parent(config, sock, drivers).serve()
     os._exit(0)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
