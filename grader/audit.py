@@ -22,7 +22,6 @@ variants exist, and at least `CATCH_RATE` of the wrong ones are caught.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import tempfile
@@ -64,10 +63,7 @@ def load_variants(assignment: Assignment) -> tuple[list[Variant], list[Variant]]
     path = paths.suite_dir(assignment, "hidden") / "variants.py"
     if not path.is_file():
         raise CourseError(f"{assignment.id}: no variants to audit ({path} is missing)")
-    spec = importlib.util.spec_from_file_location(f"_variants_{assignment.id}", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = paths.module_from_file(f"_variants_{assignment.id}", path)
     wrong, correct = list(module.WRONG), list(module.CORRECT)
     tasks = {t.id for t in assignment.tasks}
     names = [v.name for v in wrong + correct]

@@ -15,11 +15,12 @@ import yaml
 
 from grader.errors import ConfigError, CourseError
 from grader.worker.contract import Limits
+from grader.worker.protocol import MAX_MESSAGE
 
 PILLARS = ("information", "control", "optimization", "compression", "perception", "all five")
 STATUSES = ("built", "planned")
 TASK_ID = re.compile(r"^\d+\.\d+$")
-REPLY_MB_MAX = 512  # grader.worker.protocol.MAX_MESSAGE, the largest frame the wire carries at all
+REPLY_MB_MAX = MAX_MESSAGE >> 20  # MB: the largest frame the wire carries at all
 
 
 @dataclass(frozen=True)

@@ -84,13 +84,17 @@ def suite_module(assignment: AssignmentRef, name: str) -> ModuleType | None:
     if suite_dir(assignment).resolve().parent == SUITES.resolve():
         return importlib.import_module(f"grader.suites.{assignment.id}.{name}")
     key = f"_course_suite_{assignment.id}_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, path)
-        assert spec is not None and spec.loader is not None, path
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return sys.modules[key] if key in sys.modules else module_from_file(key, path)
+
+
+def module_from_file(name: str, path: Path) -> ModuleType:
+    """The Python file `path` run as a new module `name` (registered in sys.modules)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def workspace_state(root: Path) -> Path:

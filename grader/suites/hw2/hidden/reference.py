@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from functools import cache
 
-from grader.paths import course_root
+from grader.paths import course_root, module_from_file
 
 
 @cache
 def solution(name: str):
     """solutions/hw2/<name>.py as a module of its own (not the student's)."""
-    folder = course_root() / "solutions" / "hw2"
-    spec = importlib.util.spec_from_file_location(f"_hw2_solution_{name}", folder / f"{name}.py")
-    assert spec is not None and spec.loader is not None, folder / f"{name}.py"
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return module_from_file(f"_hw2_solution_{name}", course_root() / "solutions" / "hw2" / f"{name}.py")
 
 
 def reference_outputs(params: dict, ys: list, setpoints: dict) -> list[float]:
