@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import dataclasses
 import functools
 import json
 import os
@@ -584,6 +585,14 @@ def _student_error(error: dict, modules: list[str]) -> StudentError:
     return StudentError(f"{t}{at}: {message}", "error", t, mro, where, str(error.get("traceback", "")))
 
 
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """A request made ready for `Submission.batch`, and the name its time is charged to."""
+
+    message: contract.Single
+    key: str
+
+
 class Submission:
     """Student code behind the seam; one worker, a per-test deadline and a timeout memo."""
 
@@ -710,11 +719,46 @@ class Submission:
         """Run `name` of the assignment's drivers (grader/worker/drivers/<id>.py) inside the worker.
         The student modules it imports are imported first, on their own, so one that hangs at
         import is charged once."""
+        return self.batch([self.pending_driver(name, *args, **kwargs)])[0]
+
+    # -- several requests in one round trip ---------------------------------------------------
+    def pending_driver(self, name: str, *args, **kwargs) -> Pending:
+        """`driver(name, ...)`, to be sent in a batch."""
         for module in driver_imports(self.worker.config.drivers, name):
             if (self.path / f"{module}.py").is_file():
                 self.ensure_imported(module)
         a, k = self.encode_args(args, kwargs)
-        return self.call(contract.call(["drivers", None], name, a, k), f"driver {name}")
+        return Pending(contract.call(["drivers", None], name, a, k), f"driver {name}")
+
+    def pending_attr(self, obj: _Remote, name: str) -> Pending:
+        """`obj.name` of a student object or module (its value as it is when the batch gets
+        there), to be sent in a batch."""
+        obj._before()
+        return Pending(contract.getattr_(obj._target(), name), obj._key(name))
+
+    def pending_call(self, obj: _Remote, name: str, *args, **kwargs) -> Pending:
+        """`obj.name(*args, **kwargs)` of a student object or module, to be sent in a batch."""
+        obj._before()
+        a, k = self.encode_args(args, kwargs)
+        return Pending(contract.call(obj._target(), name, a, k), obj._key(name))
+
+    def batch(self, pending: list[Pending], key: str | None = None) -> list:
+        """Run `pending` in the worker in one round trip, in order, as if one by one: their
+        values. The first that raises stops the batch and is raised here. A batch that runs past
+        the time limit is charged to `key` (by default the one request's own)."""
+        for p in pending:
+            if p.key in self.timed_out:
+                raise StudentError(
+                    f"not run: {p.key} ran past the time limit in {self.timed_out[p.key]} and is not called again", "timeout"
+                )
+        key = key or " and ".join(dict.fromkeys(p.key for p in pending))
+        if len(pending) == 1:
+            return [self.call(pending[0].message, key)]
+        values = self.call(contract.batch([p.message for p in pending]), key)
+        if type(values) is not list or len(values) != len(pending):
+            self.worker.stop()
+            raise StudentError("the worker sent a malformed reply", "crash")
+        return values
 
 
 def student_imports(path: Path, modules: tuple[str, ...]) -> list[str]:

@@ -22,6 +22,10 @@ def combine(a, b):
 
 def die():
     os._exit(7)
+
+def hang():
+    while True:
+        pass
 '''
 
 
@@ -53,6 +57,41 @@ def test_a_restart_invalidates_old_objects_and_names_the_cause(sub):
     with pytest.raises(StudentError, match="lost when the worker restarted"):
         acc.add(1)
     assert probe.Accumulator(2).add(3) == 5, "the next call gets a fresh worker"
+
+
+def test_a_batch_runs_its_requests_in_order_in_one_round_trip(sub):
+    """A batch is what its requests would be one by one: values in order, each attribute read as
+    it is when its turn comes; the first failure stops it and is raised with its own cause."""
+    acc = sub.module("probe").Accumulator(1)
+    sent = []
+    request = sub.worker.request
+    sub.worker.request = lambda message, deadline: sent.append(message["op"]) or request(message, deadline)
+    got = sub.batch([sub.pending_call(acc, "add", 2), sub.pending_attr(acc, "total"), sub.pending_call(acc, "add", 3)])
+    assert got == [3, 3, 6] and sent == ["batch"], (got, sent)
+    with pytest.raises(StudentError, match="TypeError") as err:
+        sub.batch([sub.pending_call(acc, "add", 1), sub.pending_call(acc, "add", "x"), sub.pending_call(acc, "add", 100)])
+    assert err.value.cause == "error"
+    assert acc.total == 7, "the requests after the failing one ran"
+    with pytest.raises(StudentError, match="not plain data|batch inside a batch"):
+        sub.call({"op": "batch", "requests": [{"op": "batch", "requests": []}]}, "nested")
+
+
+def test_a_batch_that_runs_past_the_limit_is_charged_to_its_key(tmp_path):
+    (tmp_path / "probe.py").write_text(MODULE)
+    s = Submission(tmp_path, ["probe"], Limits(wall_s=1), "limits")
+    try:
+        s.begin_test("first", 0)
+        acc = s.module("probe").Accumulator(1)
+        with pytest.raises(StudentError, match="^step ran past the 1 s time limit") as err:
+            s.batch([s.pending_call(acc, "add", 1), s.pending_call(s.module("probe"), "hang")], key="step")
+        assert err.value.cause == "timeout"
+        s.begin_test("second", 0)
+        acc = s.module("probe").Accumulator(1)
+        with pytest.raises(StudentError, match="not run: step ran past the time limit in first"):
+            s.batch([s.pending_call(acc, "add", 1)], key="step")
+        assert acc.add(1) == 2, "other calls still run"
+    finally:
+        s.close()
 
 
 def test_a_driver_runs_beside_student_code(course, solutions):

@@ -10,6 +10,7 @@ submission in place of a worker: the reference solution's module with some class
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
 import io
@@ -93,6 +94,19 @@ class InProcess:
             return getattr(drivers, name)(*args, **kwargs)
         finally:
             sys.modules.pop("optimizers", None)
+
+    # a batch: the requests run in turn when it is sent, as the worker runs them
+    def pending_driver(self, name: str, *args, **kwargs):
+        return lambda: self.driver(name, *args, **kwargs)
+
+    def pending_attr(self, obj, name: str):
+        return lambda: copy.deepcopy(getattr(obj, name))  # as it is then, as the worker's reply holds it
+
+    def pending_call(self, obj, name: str, *args, **kwargs):
+        return lambda: getattr(obj, name)(*args, **kwargs)
+
+    def batch(self, pending: list, key: str | None = None) -> list:
+        return [p() for p in pending]
 
 
 def grade_in_process(sub: InProcess, scale: float, select: str = "") -> dict[str, tuple[bool, str]]:
@@ -194,3 +208,4 @@ def test_every_known_mistake_fails_with_five_times_the_tolerance_and_is_named(na
     failed = [f for ok, f in results.values() if not ok]
     assert failed, f"{name} with the mistake {mistake.key!r} passes every comparison ({len(results)})"
     assert any(mistake.says in f for f in failed), f"{name}/{mistake.key}: no feedback names it: {failed}"
+

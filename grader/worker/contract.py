@@ -7,7 +7,9 @@ Two conversations, each over its own socket, each message one frame of `grader.w
   `ParentReply`;
 - with a **worker** (`server.Server`), one per submission, forked by the parent: `Request`s
   (`Seed`, `Import`, `Inspect`, `GetAttr`, `Call`), each answered by a `Reply`: `Done` with a
-  value (plain data; see protocol.py) or `Failed` with an `ErrorInfo`.
+  value (plain data; see protocol.py) or `Failed` with an `ErrorInfo`. A `Batch` carries several
+  requests in one round trip, run in order as if sent one by one: `Done` with their values, or
+  the first one's `Failed` (the rest are not run).
 
 Values inside requests and replies are encoded by `protocol.encode` (objects that are not plain
 data cross as handles: `{"__handle__": id, "type": name, "callable": bool}`).
@@ -113,7 +115,15 @@ class Call(TypedDict):
     kwargs: dict  # encoded
 
 
-Request = Seed | Import | Inspect | GetAttr | Call
+Single = Seed | Import | Inspect | GetAttr | Call
+
+
+class Batch(TypedDict):
+    op: Literal["batch"]
+    requests: list[Single]  # not batches
+
+
+Request = Single | Batch
 
 
 class ErrorInfo(TypedDict):
@@ -164,3 +174,7 @@ def getattr_(target: list, name: str) -> GetAttr:
 
 def call(target: list, name: str | None, args: list, kwargs: dict) -> Call:
     return {"op": "call", "target": target, "name": name, "args": args, "kwargs": kwargs}
+
+
+def batch(requests: list[Single]) -> Batch:
+    return {"op": "batch", "requests": list(requests)}

@@ -5,7 +5,7 @@ Started by `grader.remote.ParentProcess` as `python -I -m grader.worker FD`. The
 drivers once, then forks a worker per submission. A worker confines itself (limits, system-call
 filter), sends its stdout and stderr to a file, then answers requests on its own socket until it
 is closed: import a student module, read an attribute, call a function or method, run a driver,
-seed the random generators. Every answer is plain data (see `protocol`); objects that are not
+seed the random generators (one at a time, or several in a batch). Every answer is plain data (see `protocol`); objects that are not
 plain data stay in the worker and cross as handles.
 """
 
@@ -67,6 +67,10 @@ class Server:
 
     # -- requests ----------------------------------------------------------------------------
     def handle(self, request: contract.Request):
+        if request["op"] == "batch":
+            if any(r["op"] == "batch" for r in request["requests"]):
+                raise protocol.ProtocolError("a batch inside a batch")
+            return [self.handle(r) for r in request["requests"]]
         if request["op"] == "seed":
             seed_everything(int(request["seed"]))
             return None

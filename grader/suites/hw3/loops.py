@@ -3,8 +3,8 @@
 The student's optimizer only does its part: the grading side builds it by calling the student's
 class through the seam (no driver in between), and then, step by step, computes the loss and the
 gradients here, hands the gradients over (`drivers.set_grads`), calls the optimizer's own `step()`
-and reads the weights back from its `param_groups`, checked for type, length, shape and dtype
-before anything is computed on them. Data, labels and losses never leave this process.
+and reads the weights back from its `param_groups` (one batch of requests, one round trip, a
+step), checked for type, length, shape and dtype before anything is computed on them. Data, labels and losses never leave this process.
 
 A reference optimizer (torch.optim, torch_optimizer, a rule written out) runs through the same
 loop here, so the student's run and the reference's differ only in the optimizer.
@@ -34,8 +34,11 @@ class Local:
     def build(self, groups: list):
         return self.cls([{**hp, "params": [w.detach().clone() for w in ws]} for ws, hp in groups], **self.kwargs)
 
-    def give(self, optimizer, grads: list, in_place: bool) -> None:
+    def step(self, optimizer, grads: list, in_place: bool, look_before: bool) -> tuple:
+        """Hand `grads` over and call step(): (None, the param_groups after it)."""
         drivers.set_grads(optimizer, grads, in_place)
+        optimizer.step()
+        return None, optimizer.param_groups
 
 
 class Student:
@@ -50,8 +53,22 @@ class Student:
         cls = getattr(self.sub.module("optimizers"), self.name)
         return cls([{**hp, "params": [w.detach().clone() for w in ws]} for ws, hp in groups], **self.kwargs)
 
-    def give(self, optimizer, grads: list, in_place: bool) -> None:
-        self.sub.driver("set_grads", optimizer, grads, in_place)
+    def step(self, optimizer, grads: list, in_place: bool, look_before: bool) -> tuple:
+        """Hand `grads` over (`drivers.set_grads`), read the param_groups if `look_before`, call
+        the optimizer's own step() and read them after it, all in one round trip:
+        (the param_groups before step() or None, the param_groups after it)."""
+        sub = self.sub
+        before = [sub.pending_attr(optimizer, "param_groups")] if look_before else []
+        values = sub.batch(
+            [
+                sub.pending_driver("set_grads", optimizer, grads, in_place),
+                *before,
+                sub.pending_call(optimizer, "step"),
+                sub.pending_attr(optimizer, "param_groups"),
+            ],
+            key=f"{self.name}.step",
+        )
+        return (values[1] if look_before else None), values[-1]
 
 
 def weights_of(groups, what: str, shapes: list, counts: list, dtype: str) -> list:
@@ -92,25 +109,23 @@ class Loop:
         self.counts = [len(ws) for ws, _ in groups]
         self.shapes = [tuple(w.shape) for ws, _ in groups for w in ws]
         self.optimizer = side.build(groups)
-        self.step_fn = self.optimizer.step
-        self.current = self.read()  # as the optimizer holds them once built
+        self.current = self.read(self.optimizer.param_groups)  # as the optimizer holds them once built
         self.steps = 0
 
-    def read(self) -> list:
-        return weights_of(self.optimizer.param_groups, self.what, self.shapes, self.counts, self.dtype)
+    def read(self, groups) -> list:
+        return weights_of(groups, self.what, self.shapes, self.counts, self.dtype)
 
     def step(self, grads: list, in_place: bool = False) -> list:
         """Hand `grads` over, call the optimizer's step(), and return the weights after it."""
-        self.side.give(self.optimizer, grads, in_place)
-        if self.side.spot_checks and (self.steps == 0 or _draws.randrange(SPOT_CHECKS) == 0):
-            if not all(same(a, b) for a, b in zip(self.read(), self.current)):
-                raise AssertionError(
-                    f"{self.what}: the weights changed before step {self.steps + 1} was called, while the "
-                    "gradients were handed over: only the optimizer's step() may change them"
-                )
-        self.step_fn()
+        look = self.side.spot_checks and (self.steps == 0 or _draws.randrange(SPOT_CHECKS) == 0)
+        before, after = self.side.step(self.optimizer, grads, in_place, look)
+        if look and not all(same(a, b) for a, b in zip(self.read(before), self.current)):
+            raise AssertionError(
+                f"{self.what}: the weights changed before step {self.steps + 1} was called, while the "
+                "gradients were handed over: only the optimizer's step() may change them"
+            )
         self.steps += 1
-        self.current = self.read()
+        self.current = self.read(after)
         return self.current
 
     def state_entries(self) -> int:
@@ -124,7 +139,6 @@ class Loop:
         it = iter(self.current)
         self.optimizer = self.side.build([([next(it) for _ in range(n)], hp) for n, hp in zip(self.counts, self.hps)])
         self.optimizer.load_state_dict(saved)
-        self.step_fn = self.optimizer.step
 
 
 # -- the experiments of task 3.5 -----------------------------------------------------------------------
