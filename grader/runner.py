@@ -79,6 +79,12 @@ class GradingPlugin:
         """This test's seed (the worker's generators are seeded with it too), for grading-side draws."""
         return test_seed(request.node.nodeid, self.trial)
 
+    @pytest.fixture(scope="session")
+    def seed_of(self):
+        """seed_of(name): the seed of something several tests share (a run trained once per
+        submission, say), drawn as a test's is, from `name` instead of the test's id."""
+        return lambda name: test_seed(name, self.trial)
+
     @pytest.fixture(autouse=True)
     def _course_test(self, request):
         if time.monotonic() - self.started > self.assignment.limits.grader_s:

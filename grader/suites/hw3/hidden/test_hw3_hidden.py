@@ -112,6 +112,6 @@ def test_reload_right_after_the_first_step(submission):
 @pytest.mark.task("3.5")
 @pytest.mark.uses("LAMB")
 @pytest.mark.seeded
-def test_lamb_large_batch_on_the_test_split(submission, digits, seed):
+def test_lamb_large_batch_on_the_test_split(lamb_runs, digits):
     """Does LAMB at batch 1024 reach 85% on the test split (median of three seeds)?"""
-    assert_lamb_reaches_the_target(submission, digits, 2, seed)
+    assert_lamb_reaches_the_target(lamb_runs, digits, 2)
