@@ -209,3 +209,15 @@ def test_every_known_mistake_fails_with_five_times_the_tolerance_and_is_named(na
     assert failed, f"{name} with the mistake {mistake.key!r} passes every comparison ({len(results)})"
     assert any(mistake.says in f for f in failed), f"{name}/{mistake.key}: no feedback names it: {failed}"
 
+
+def test_the_rosenbrock_gradient_written_out_is_autograds():
+    """Task 3.5's loop hands the optimizer the gradient of Rosenbrock's function written out; it
+    is autograd's, to a few ulps, along the reference's whole trajectory and at random points."""
+    from grader.suites.hw3.loops import Local, rosenbrock, rosenbrock_grad, rosenbrock_path
+
+    path = rosenbrock_path(Local(torch.optim.Adam, {"lr": 0.05}), 300)
+    points = torch.cat([path, torch.randn(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2])
+    for xy in points:
+        xy = xy.clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(rosenbrock(xy), [xy])
+        assert torch.allclose(rosenbrock_grad(xy.detach()), expected, rtol=1e-12, atol=1e-12), xy
