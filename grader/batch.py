@@ -256,7 +256,9 @@ def _grade_locked(
 
     # Grading processes are forked from this one, so each starts with pytest and the course loaded;
     # they never run student code (their workers do), so one process may grade many students.
-    import grader.runner  # noqa: F401  (loaded once here, inherited by every forked grading process)
+    import grader.runner  # (loaded once here, inherited by every forked grading process)
+
+    grader.runner.preload(a)
 
     # Grading processes run beside each other and beside their workers: one thread each, or
     # OpenMP's spinning threads starve everything else (10x slower on two cores).

@@ -8,6 +8,7 @@ task's points (course.yaml) over the task's tests by their weights.
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import signal
@@ -142,6 +143,18 @@ class GradingPlugin:
             order.append(r["order"])
         ranked = sorted(zip(out, order), key=lambda p: (task_key(p[0].task), p[0].kind != "public", p[1]))
         return [t for t, _ in ranked]
+
+
+def preload(assignment: Assignment) -> None:
+    """Import the assignment's heavy libraries (course.yaml `preload`, what its workers import
+    before any fork) on the grading side too, where its suites use them: once in the process that
+    grading processes are forked from, instead of in each at its first test (torch._dynamo, which
+    the first torch.optim step imports, takes about a second)."""
+    for name in assignment.preload:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the suite that needs it says so when it is collected
 
 
 def grading_seconds(assignment: Assignment) -> float:
