@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 
 MB = 1024 * 1024
+# `python -I -c WORKER_MAIN PATH FD`: grader.worker's entry (grader/worker/__main__.py), importing
+# grader from PATH, the folder that holds the grading side's own package
+WORKER_MAIN = "import sys; sys.path.insert(0, sys.argv.pop(1)); from grader.worker.server import main; main(sys.argv[1:])"
 
 
 class _OverLimit(Exception):
@@ -92,7 +95,9 @@ class ParentProcess:
         self.scratch.mkdir()
         self.staged.mkdir()
         parent, child = socket.socketpair()
-        argv = [sys.executable, "-I", "-m", "grader.worker", str(child.fileno())]
+        # the worker imports the package this process imports (a course root's own grader/, or
+        # the installed one): its folder first on the path; -I leaves out everything else of ours
+        argv = [sys.executable, "-I", "-c", WORKER_MAIN, str(paths.PACKAGE.parent), str(child.fileno())]
         cwd: str | None = str(self.scratch)
         self.mountpoints: set[Path] = set()  # bubblewrap's, inside the scratch folder: kept by clean()
         if isolation == "bwrap":

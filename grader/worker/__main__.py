@@ -1,4 +1,5 @@
-"""`python -I -m grader.worker FD`: the worker process (see grader.worker.server)."""
+"""`python -I -m grader.worker FD`: the worker process (see grader.worker.server). The grading side
+starts it as `python -I -c remote.WORKER_MAIN PATH FD`, which imports grader from PATH first."""
 
 import sys
 

@@ -1,12 +1,13 @@
 """The worker side: the warm parent, and the worker that imports and runs student code.
 
-Started by `grader.remote.ParentProcess` as `python -I -m grader.worker FD`. The parent reads its
-`contract.ParentConfig` from the socket FD, imports the heavy libraries and the assignment's
-drivers once, then forks a worker per submission. A worker confines itself (limits, system-call
-filter), sends its stdout and stderr to a file, then answers requests on its own socket until it
-is closed: import a student module, read an attribute, call a function or method, run a driver,
-seed the random generators (one at a time, or several in a batch). Every answer is plain data (see `protocol`); objects that are not
-plain data stay in the worker and cross as handles.
+Started by `grader.remote.ParentProcess` as `python -I -c WORKER_MAIN PATH FD` (grader imported
+from PATH, the grading side's own copy). The parent reads its `contract.ParentConfig` from the
+socket FD, imports the heavy libraries and the assignment's drivers once, then forks a worker per
+submission. A worker confines itself (limits, system-call filter), sends its stdout and stderr to
+a file, then answers requests on its own socket until it is closed: import a student module, read
+an attribute, call a function or method, run a driver, seed the random generators (one at a time,
+or several in a batch). Every answer is plain data (see `protocol`); objects that are not plain
+data stay in the worker and cross as handles.
 """
 
 from __future__ import annotations
