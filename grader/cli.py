@@ -69,18 +69,25 @@ def syllabus(no_readings):
     help="Folder with your files, or your notebook (.ipynb) (default: assignments/<folder>).",
 )
 @click.option("--solution", is_flag=True, help="Instructor: public and hidden suites against solutions/.")
+@click.option("--hidden", is_flag=True, help="Public and hidden suites on your code (where this copy of the course has them).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-@click.option("-k", "select", help="Only tests whose name matches this pytest -k expression.")
-def check(assignment, path, solution, as_json, select):
+@click.option("-k", "select", help="Only one task's tests (-k 1.1), or the tests whose name matches a pytest -k expression.")
+@click.option("--task", "tasks", multiple=True, help="Only this task's tests: --task 1.5, or --task 1.5,1.6 (repeatable).")
+def check(assignment, path, solution, hidden, as_json, select, tasks):
     """Run the public graders on your code and print a table of tests, points and feedback.
 
-    Exit status: 0 every test passed, 1 some failed, 2 the check could not run.
+    With -k or --task only the tests selected run; each shows its share of its task's points,
+    each task its points out of the task's, and the total counts the tests run. Only a whole run
+    (public, or public and hidden with --hidden) is kept as your progress for `course syllabus`.
+
+    Exit status: 0 every test run passed, 1 some failed, 2 the check could not run
+    (a selection that matches no test included).
     """
     from grader.check import check as run_check
     from grader.report import table
 
     course = course_obj()
-    result = run_check(course, assignment, path=path, solution=solution, select=select)
+    result = run_check(course, assignment, path=path, solution=solution, select=select, tasks=tasks, hidden=hidden)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -18,7 +18,11 @@ def table(result: RunResult, assignment: Assignment, color: bool = False) -> str
 
     width = max(60, shutil.get_terminal_size((120, 20)).columns)
     name_w = max(24, min(72, width - 36))
-    lines = [f"{assignment.id}: {assignment.title}  [{', '.join(result.suites)} tests, isolation: {result.isolation}]", ""]
+    selected = f"; selected: {result.selection}" if result.selection else ""
+    lines = [
+        f"{assignment.id}: {assignment.title}  [{', '.join(result.suites)} tests{selected}, isolation: {result.isolation}]",
+        "",
+    ]
     lines.append(f"{'task':<5} {'test':<{name_w}} {'points':>11}  status")
     for t in result.tests:
         name = fit(t.name, name_w)
@@ -34,8 +38,21 @@ def table(result: RunResult, assignment: Assignment, color: bool = False) -> str
                 lines.append(f"{'':6}your code printed: {t.output.strip().splitlines()[-1][: width - 26]}")
     lines.append("")
     for task in result.tasks:
-        lines.append(f"  Task {task.id:<4} {task.title[:name_w]:<{name_w}} {task.points:>6.4g} / {task.max_points:g}")
-    lines.append(f"  {'Total':<{name_w + 10}} {result.score:>6.4g} / {result.max_score:g}   ({result.seconds:.1f} s)")
+        if task.partial and not task.tests:
+            continue  # none of its tests selected
+        line = f"  Task {task.id:<4} {task.title[:name_w]:<{name_w}} {task.points:>6.4g} / "
+        if task.partial:  # out of the task's points, not rescaled to the tests run
+            line += f"{task.task_points:g}  ({task.tests} of {task.of_tests} tests run)"
+        else:
+            line += f"{task.max_points:g}"
+        lines.append(line)
+    total = "Total of the tests run" if result.selection else "Total"
+    lines.append(f"  {total:<{name_w + 10}} {result.score:>6.4g} / {result.max_score:g}   ({result.seconds:.1f} s)")
+    if result.selection and result.tests_not_run:
+        lines.append(
+            f"  not run: {result.tests_not_run} of {result.tests_not_run + len(result.tests)} tests, "
+            f"worth {result.points_not_run:g} of {result.points_not_run + result.max_score:g} points"
+        )
     if "hidden" in result.suites:
         lines.append("  (* hidden test)")
     for note in result.notes:

@@ -50,10 +50,17 @@ class TestResult:
 class TaskScore:
     id: str
     title: str
-    points: float
-    max_points: float
+    points: float  # earned
+    max_points: float  # the task's points; only those of the tests run when some were not selected
     passed: int
-    tests: int
+    tests: int  # tests run
+    of_tests: int = 0  # the task's tests in the suites run, selected or not
+    task_points: float = 0.0  # the task's points in course.yaml
+
+    @property
+    def partial(self) -> bool:
+        """Some of the task's tests were left out by a selection (`course check -k`, `--task`)."""
+        return self.tests < self.of_tests
 
 
 @dataclass
@@ -66,6 +73,7 @@ class RunResult:
     tasks: list[TaskScore] = field(default_factory=list)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. a file missing from the submission
+    selection: str = ""  # what a partial run selected ("task 1.1", "-k 'huffman'"); "" when all ran
 
     @property
     def score(self) -> float:
@@ -74,6 +82,15 @@ class RunResult:
     @property
     def max_score(self) -> float:
         return round(sum(t.max_points for t in self.tasks), 4)
+
+    @property
+    def tests_not_run(self) -> int:
+        return sum(max(0, t.of_tests - t.tests) for t in self.tasks)
+
+    @property
+    def points_not_run(self) -> float:
+        """The points of the tests a selection left out (score and max_score count only those run)."""
+        return round(max(0.0, sum(t.task_points for t in self.tasks) - self.max_score), 4)
 
     @property
     def all_passed(self) -> bool:

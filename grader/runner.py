@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import zlib
+from collections.abc import Iterable
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -40,11 +41,23 @@ def test_seed(nodeid: str, trial: int = 0) -> int:
 class GradingPlugin:
     """pytest plugin: provides `submission`, records one TestResult per test."""
 
-    def __init__(self, assignment: Assignment, submission: Submission, trial: int = 0, seeded_only: bool = False):
+    def __init__(
+        self,
+        assignment: Assignment,
+        submission: Submission,
+        trial: int = 0,
+        seeded_only: bool = False,
+        tasks: frozenset[str] | None = None,
+    ):
         self.assignment = assignment
         self.sub = submission
         self.trial = trial  # which draw of seeds (0: the grading seeds)
         self.seeded_only = seeded_only  # run only the tests whose outcome depends on the seed
+        self.tasks = tasks  # run only these tasks' tests (None: every task's)
+        self.weights: dict[str, float] = {}  # per task, the weights of all its tests, selected or not
+        self.counts: dict[str, int] = {}  # per task, how many tests it has, selected or not
+        self.collected = 0  # tests collected
+        self.selected = 0  # tests left to run after every selection (--task, -k, seeded_only)
         self.records: dict[str, dict] = {}
         self.collect_errors: list[str] = []
         self.started = time.monotonic()
@@ -55,16 +68,32 @@ class GradingPlugin:
         config.addinivalue_line("markers", "task(id, weight=1): the course.yaml task a test grades")
         config.addinivalue_line("markers", "seeded: the verdict rests on a random outcome (course audit --seeds reruns it)")
 
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_collection_modifyitems(self, config, items):
+        """Sees every collected test before any is deselected (pytest's own -k included, which
+        runs inside the `yield`), so a task's points are split over all its tests: a selection
+        shows each test's true share of its task, not a share rescaled to the tests selected."""
         tasks = {t.id for t in self.assignment.tasks}
         for item in items:
             marker = item.get_closest_marker("task")
             if marker is None or not marker.args or marker.args[0] not in tasks:
                 self.collect_errors.append(f"{item.nodeid}: missing or unknown @pytest.mark.task")
+                continue
+            task = marker.args[0]
+            self.weights[task] = self.weights.get(task, 0.0) + float(marker.kwargs.get("weight", 1.0))
+            self.counts[task] = self.counts.get(task, 0) + 1
+        self.collected = len(items)
+        keep = []
+        if self.tasks is not None:
+            keep.append(lambda item: item.get_closest_marker("task").args[0] in self.tasks)
         if self.seeded_only:
-            dropped = [item for item in items if item.get_closest_marker("seeded") is None]
-            items[:] = [item for item in items if item.get_closest_marker("seeded") is not None]
+            keep.append(lambda item: item.get_closest_marker("seeded") is not None)
+        if keep and not self.collect_errors:
+            dropped = [item for item in items if not all(k(item) for k in keep)]
+            items[:] = [item for item in items if all(k(item) for k in keep)]
             config.hook.pytest_deselected(items=dropped)
+        yield
+        self.selected = len(items)
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -115,16 +144,16 @@ class GradingPlugin:
             record["cause"], record["feedback"] = "error", "skipped"
 
     def results(self, kind_of) -> list[TestResult]:
-        weights: dict[str, float] = {}
+        """One TestResult per test run; each test's points are its weight's share of its task's
+        points, over all the task's tests collected (those a selection left out included)."""
         for r in self.records.values():
             task = r["item"].get_closest_marker("task")
             r["task"] = task.args[0]
             r["weight"] = float(task.kwargs.get("weight", 1.0))
-            weights[r["task"]] = weights.get(r["task"], 0.0) + r["weight"]
         out, order = [], []
         for nodeid, r in self.records.items():
             task = self.assignment.task(r["task"])
-            share = task.points * r["weight"] / weights[r["task"]]
+            share = task.points * r["weight"] / self.weights[r["task"]]
             out.append(
                 TestResult(
                     nodeid=nodeid,
@@ -190,6 +219,17 @@ def grading_bound(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
+def describe_selection(tasks: frozenset[str] | None, select: str | None) -> str:
+    """What a selection asked for, in the learner's words: "task 1.1", "tasks 1.5, 1.6 and -k 'x'"."""
+    parts = []
+    if tasks is not None:
+        ids = sorted(tasks, key=task_key)
+        parts.append(f"task{'s' if len(ids) > 1 else ''} {', '.join(ids)}")
+    if select:
+        parts.append(f"-k {select!r}")
+    return " and ".join(parts)
+
+
 def task_key(task_id: str) -> tuple[int, ...]:
     return tuple(int(n) for n in task_id.split("."))
 
@@ -223,16 +263,19 @@ def run_assignment(
     select: str | None = None,
     trial: int = 0,
     seeded_only: bool = False,
+    tasks: Iterable[str] | None = None,
 ) -> RunResult:
     """Grade one submission (a folder of modules, or a notebook) with the given suites; never
-    raises for student faults. `trial` > 0 draws other seeds; `seeded_only` runs only the tests
-    marked `seeded` (both for `course audit --seeds`)."""
+    raises for student faults. `tasks` runs only those tasks' tests and `select` only the tests
+    a pytest -k expression matches (a CourseError if none is left); each test still earns its
+    share of its task's points over all the task's tests. `trial` > 0 draws other seeds;
+    `seeded_only` runs only the tests marked `seeded` (both for `course audit --seeds`)."""
     assignment = course.built(assignment_id)
     given = Path(os.path.abspath(submission_dir))  # not resolve(): a link must be seen, not followed
     if not given.exists() and not given.is_symlink():
         raise CourseError(f"{given}: no such folder")
     with submission_folder(given, course, assignment) as folder:
-        result = run_folder(assignment, folder, suites, isolation, select, trial, seeded_only)
+        result = run_folder(assignment, folder, suites, isolation, select, trial, seeded_only, tasks)
     result.submission = str(given)
     return result
 
@@ -245,7 +288,11 @@ def run_folder(
     select: str | None,
     trial: int = 0,
     seeded_only: bool = False,
+    tasks: Iterable[str] | None = None,
 ) -> RunResult:
+    chosen = None if tasks is None else frozenset(tasks)
+    if chosen is not None and (unknown := sorted(chosen - {t.id for t in assignment.tasks}, key=task_key)):
+        raise CourseError(f"{assignment.id} has no task {unknown[0]}; its tasks: {', '.join(t.id for t in assignment.tasks)}")
     present = [m for m in assignment.modules if (submission_dir / f"{m}.py").is_file()]
     if not present:
         files = ", ".join(f"{m}.py" for m in assignment.modules)
@@ -261,7 +308,7 @@ def run_folder(
         isolation = "bwrap" if sandbox.bwrap_path() else "limits"
     undumpable()  # a worker of the same user cannot read or write this process's memory
     sub = Submission.of(assignment, submission_dir, isolation)
-    plugin = GradingPlugin(assignment, sub, trial, seeded_only)
+    plugin = GradingPlugin(assignment, sub, trial, seeded_only, chosen)
     args = [
         *map(str, dirs),
         "-c",
@@ -291,7 +338,7 @@ def run_folder(
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # third-party plugins have no say in grading
     try:
         with redirect_stdout(log), redirect_stderr(log):
-            pytest.main(args, plugins=[plugin])
+            status = pytest.main(args, plugins=[plugin])
     finally:
         sub.close()
         if autoload is None:
@@ -300,6 +347,12 @@ def run_folder(
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     if plugin.collect_errors:
         raise CourseError(f"the {assignment.id} suite could not be collected: {plugin.collect_errors[0]}")
+    selection = describe_selection(chosen, select)
+    if status == pytest.ExitCode.USAGE_ERROR and select:
+        said = [ln.removeprefix("ERROR: ") for ln in log.getvalue().splitlines() if ln.startswith("ERROR:")]
+        raise CourseError(said[0] if said else f"-k {select!r}: not a pytest -k expression")
+    if selection and plugin.collected and not plugin.selected:
+        raise CourseError(f"no {' or '.join(suites)} test of {assignment.id} matches {selection}; nothing was run")
 
     def kind_of(nodeid: str) -> str:
         return "hidden" if "/hidden/" in f"/{nodeid}" else "public"
@@ -313,11 +366,14 @@ def run_folder(
                 task.id,
                 task.title,
                 round(sum(t.points for t in mine), 2),
-                task.points if mine else 0.0,
+                task.points if len(mine) == plugin.counts.get(task.id, 0) and mine else round(sum(t.max_points for t in mine), 4),
                 sum(t.passed for t in mine),
                 len(mine),
+                plugin.counts.get(task.id, 0),
+                task.points,
             )
         )
+    result.selection = selection
     result.notes = [f"{m}.py is missing from the submission" for m in assignment.modules if m not in present]
     result.seconds = round(time.monotonic() - started, 2)
     return result
