@@ -55,7 +55,9 @@ def course_obj():
 @main.command()
 @click.option("--no-readings", is_flag=True, help="Leave out the reading list.")
 def syllabus(no_readings):
-    """The assignments in order: pillar, points, time estimate, readings and your last scores."""
+    """The assignments in order: pillar, points, time estimate, readings and your last scores; then
+    your points so far, the next assignment and the hours left. An assignment is done when your last
+    `course check` of it scored full marks."""
     from grader.syllabus import syllabus as render
 
     click.echo(render(course_obj(), readings=not no_readings))
@@ -203,16 +205,21 @@ def release(out, check_only):
     "--out", type=click.Path(path_type=Path), default=Path("figures"), show_default=True, help="Folder for the PNG files."
 )
 def plot(assignment, path, solution, out):
-    """Draw an assignment's figures from your code (PNG files in --out)."""
-    from grader.errors import StudentError
+    """Draw an assignment's figures from your code (PNG files in --out).
+
+    Each figure is drawn on its own: one whose code is not written yet or fails is skipped, with
+    the reason on one line, and the others are still drawn. Exit status: 0 when every figure was
+    drawn, 1 when some were skipped, 2 when none could be drawn (or the command could not run).
+    """
     from grader.plots import plot as draw
 
-    try:
-        paths = draw(course_obj(), assignment, out, path=path, solution=solution)
-    except StudentError as exc:
-        fail(f"your code could not produce the figure data: {exc}")
-    for p in paths:
+    figures = draw(course_obj(), assignment, out, path=path, solution=solution)
+    for p in figures.written:
         click.echo(f"wrote {p}")
+    for name, why in figures.skipped:
+        click.echo(f"skipped {name}: {why}")
+    if figures.skipped:
+        sys.exit(1 if figures.written else 2)
 
 
 @main.command()

@@ -9,12 +9,20 @@ For every built assignment, `source/<id>/<id>.ipynb`:
       code     helpers the task's code uses, given                          (read-only)
       code     the task's functions and classes, the reference code between
                `### BEGIN SOLUTION` / `### END SOLUTION`                     (answer cell)
-      code     `grade_task(id, task)`, and the hidden tests' call between
-               `### BEGIN HIDDEN TESTS` / `### END HIDDEN TESTS`             (test cell, the task's points)
+      code     `grade_task(id, task)`                                        (test cell, the task's points)
 
 The test cells run the course's own graders on the saved notebook in isolated workers
 (`grader.nbgrade.grade_task`) and end with the task's points, which nbgrader takes as the cell's
 partial credit. nbgrader's commands then work unchanged: generate_assignment, autograde, export.
+
+A test cell is the same in the source and the released notebook, so nbgrader's checksum of it
+(source, grade_id, points, locked) agrees from generate_assignment to autograde: no "Attribute
+'checksum' for cell tests_N_M has changed!" warning unless a student did change a read-only cell.
+It holds no `### BEGIN HIDDEN TESTS` block because nbgrader stores a locked cell's checksum before
+it strips that block and compares the stripped one at autograde (nbgrader issue #1961), which warned
+on every test cell of every notebook. The hidden tests still run at autograde: `grade_task` adds
+them while NBGRADER_EXECUTION=autograde, where the hidden suites are installed. To see them on the
+source notebook, run `course check ID --solution`, or `grade_task(ID, TASK, hidden=True)` in a cell.
 """
 
 from __future__ import annotations
@@ -202,13 +210,10 @@ def build_notebook(course: Course, a: Assignment) -> dict:
                 cells.append(cell("code", "# Given (read-only).\n" + "\n\n\n".join(c.text for c in run), cell_id, locked=True))
             else:
                 cells.append(cell("code", "\n\n\n".join(nbgrader_markers(c.text) for c in run), cell_id, solution=True))
-        tests = (
+        tests = (  # no hidden-tests block: see the module's docstring (grade_task adds them at autograde)
             f"# Task {task.id} ({task.points:g} points): the course's graders on this notebook as saved.\n"
             "from grader.nbgrade import grade_task\n\n"
-            f'grade_task("{a.id}", "{task.id}")\n'
-            "### BEGIN HIDDEN TESTS\n"
-            f'grade_task("{a.id}", "{task.id}", hidden=True)\n'
-            "### END HIDDEN TESTS"
+            f'grade_task("{a.id}", "{task.id}")'
         )
         cells.append(cell("code", tests, f"tests_{key}", grade=True, locked=True, points=task.points))
     return {

@@ -14,6 +14,7 @@ import json
 import re
 import tempfile
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from grader.config import Assignment
@@ -68,25 +69,54 @@ def notebook_code(path: Path, read_only: dict[str, str] | None = None) -> str:
     A cell whose grade_id is in `read_only` counts with that source, whatever the notebook holds
     there (as nbgrader's autograde restores locked cells). A cell with a syntax error costs only
     what it defines, as in Jupyter: its functions and classes are stand-ins that raise the error."""
-    futures, body = [], []
+    return notebook_module(path, read_only)[0]
+
+
+def notebook_module(path: Path, read_only: dict[str, str] | None = None) -> tuple[str, dict[int, tuple[int, int]]]:
+    """`notebook_code`, and where each of its lines comes from: {module line: (cell number, line
+    in that cell)}, both counted from 1 as Jupyter shows them; line 0 for a line the cell did not
+    hold as such (its `# %% cell N` line, a syntax error's stand-ins)."""
+    futures: list[tuple[str, tuple[int, int]]] = []
+    body: list[tuple[str, tuple[int, int]]] = []
     for n, cell in enumerate(read_notebook(path)["cells"], 1):
         if cell.get("cell_type") != "code" or is_test_cell(cell):
             continue
         grade_id = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
         source = (read_only or {}).get(grade_id) if isinstance(grade_id, str) else None
-        lines = (source if source is not None else cell_source(cell)).splitlines()
-        if lines and lines[0].startswith("%%"):
+        lines = list(enumerate((source if source is not None else cell_source(cell)).splitlines(), 1))
+        if lines and lines[0][1].startswith("%%"):
             lines = lines[1:]  # a cell magic (%%time, %%capture): run its body as plain Python
-        code = []
-        for line in lines:
+        code: list[tuple[str, tuple[int, int]]] = []
+        for k, line in lines:
             if FUTURE.match(line):
-                futures.append(line)
+                futures.append((line, (n, k)))
             elif m := MAGIC.match(line):
-                code.append(f"{m['indent']}pass  # IPython line dropped: {line.strip()}")
+                code.append((f"{m['indent']}pass  # IPython line dropped: {line.strip()}", (n, k)))
             else:
-                code.append(line)
-        body += [f"# %% cell {n}", *(stand_ins(code, n) or code), ""]
-    return "\n".join(dict.fromkeys(futures)) + ("\n" if futures else "") + "\n".join(body) + "\n"
+                code.append((line, (n, k)))
+        broken = stand_ins([line for line, _ in code], n)
+        body += [(f"# %% cell {n}", (n, 0)), *(((line, (n, 0)) for line in broken) if broken else code), ("", (n, 0))]
+    first: dict[str, tuple[int, int]] = {}
+    for line, at in futures:
+        first.setdefault(line, at)  # each future import once, where it first was
+    out = [*first.items(), *body]
+    return "\n".join(line for line, _ in out) + "\n", {i: at for i, (_, at) in enumerate(out, 1)}
+
+
+# The line map of the notebook being graded in this context (set by `submission_folder`), so that
+# an error the worker reports at "<module>.py:LINE" is shown at the cell and line the student sees.
+_CELLS: ContextVar[tuple[str, dict[int, tuple[int, int]]] | None] = ContextVar("notebook_cells", default=None)
+
+
+def cell_place(where: str) -> str | None:
+    """The place `cell N, line L` (or `cell N`) for a `where` like "information.py:42" in the module the
+    notebook being graded was written out as; None for any other file, or when none is."""
+    current = _CELLS.get()
+    name, _, line = where.rpartition(":")
+    if current is None or name != current[0] or not line.isdigit() or int(line) not in current[1]:
+        return None
+    n, k = current[1][int(line)]
+    return f"cell {n}, line {k}" if k else f"cell {n}"
 
 
 DEFINES = re.compile(r"^(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
@@ -174,12 +204,18 @@ def own_files_only(path: Path, assignment: Assignment) -> None:
 @contextmanager
 def submission_folder(path: Path, course, assignment: Assignment):
     """A folder of modules for the graders: `path` itself, or a notebook written out as modules
-    (its read-only cells as generated, where the solutions are here to generate them)."""
+    (its read-only cells as generated, where the solutions are here to generate them). While a
+    notebook's folder is in use, errors in its code are placed by cell and line (`cell_place`)."""
     own_files_only(Path(path), assignment)
     notebook = find_notebook(path, assignment)
     if notebook is None:
         yield Path(path)
         return
+    code, lines = notebook_module(notebook, read_only_cells(course, assignment))
     with tempfile.TemporaryDirectory(prefix="course-notebook-") as tmp:
-        write_modules(notebook_code(notebook, read_only_cells(course, assignment)), assignment, Path(tmp))
-        yield Path(tmp)
+        write_modules(code, assignment, Path(tmp))
+        token = _CELLS.set((f"{assignment.modules[0]}.py", lines))
+        try:
+            yield Path(tmp)
+        finally:
+            _CELLS.reset(token)

@@ -7,7 +7,7 @@ An assignment `<id>` is its course.yaml entry and these folders (docs/adding-an-
     grader/suites/<id>/public/         public tests (pytest, on the grading side)
     grader/suites/<id>/hidden/         hidden tests, variants.py for `course audit` (instructor)
     grader/suites/<id>/conftest.py     shared fixtures, optional
-    grader/suites/<id>/figures.py      `make(submission, out)` for `course plot`, optional
+    grader/suites/<id>/figures.py      `FIGURES = {name: draw(submission, out)}` (or `make(submission, out)`, one figure) for `course plot`, optional
     grader/suites/<id>/snapshots.py    `make(submission)` for `course snapshot`, optional;
     grader/suites/<id>/_snapshots/     ... and the values it stored
     grader/worker/drivers/<id>.py      code run beside student code in the worker, optional

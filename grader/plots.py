@@ -1,19 +1,49 @@
 """`course plot ID`: an assignment's figures, computed by the learner's code (or the solutions)
-in an isolated worker and drawn on the grading side by `grader/suites/<id>/figures.py:make`."""
+in an isolated worker and drawn on the grading side by `grader/suites/<id>/figures.py`.
+
+A figures module names its figures in `FIGURES` ({file name: draw(submission, out) -> paths}),
+and each is drawn on its own: a figure whose student code is not written yet, raises, runs past
+its time or returns what cannot be drawn is skipped, with the reason, and the others are drawn.
+A module with only `make(submission, out)` is one figure."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader import paths
 from grader.config import Course
-from grader.errors import CourseError
+from grader.errors import CourseError, StudentError
 from grader.notebook import submission_folder
 from grader.remote import Submission
 
 
-def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None, solution: bool = False) -> list[Path]:
+@dataclass
+class Figures:
+    """What `plot` wrote, and the figures it skipped with the reason for each."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def figures_of(module, assignment_id: str) -> dict:
+    """{figure name: draw function}: the module's FIGURES, or its `make` as one figure."""
+    found = getattr(module, "FIGURES", None)
+    return dict(found) if found else {f"{assignment_id} figures": module.make}
+
+
+def why_skipped(exc: Exception) -> str:
+    """One line: the student's error as the tests word it, or what the figure could not use."""
+    if isinstance(exc, StudentError):
+        text = str(exc)
+    else:
+        text = f"your code's results could not be drawn ({type(exc).__name__}: {exc})"
+    line = " ".join(text.split())
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None, solution: bool = False) -> Figures:
     a = course.built(assignment_id)
     figures = paths.suite_module(a, "figures")
     if figures is None:
@@ -26,10 +56,20 @@ def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None
     from grader import sandbox
 
     isolation = "bwrap" if sandbox.bwrap_path() else "limits"
+    result = Figures()
     with submission_folder(folder, course, a) as modules:
         sub = Submission.of(a, modules, isolation, replace(a.limits, wall_s=a.limits.grader_s))
         try:
-            sub.begin_test("plot", 0)
-            return figures.make(sub, out)
+            for name, draw in figures_of(figures, a.id).items():
+                try:
+                    sub.begin_test(f"plot {name}", 0)  # each figure gets the whole time limit, a fresh seed
+                    result.written += draw(sub, out)
+                except CourseError:
+                    raise
+                except Exception as exc:  # the student's code, or what it returned: skip this figure
+                    result.skipped.append((name, why_skipped(exc)))
+                    if "matplotlib.pyplot" in sys.modules:
+                        sys.modules["matplotlib.pyplot"].close("all")
         finally:
             sub.close()
+    return result

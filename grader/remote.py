@@ -572,10 +572,20 @@ def _remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def _shown_where(where: str, message: str) -> tuple[str, str]:
+    """(where, " at where" or "") as the student sees it: in a notebook, the cell and the line in
+    it (`grader.notebook.cell_place`) instead of the module the notebook was written out as; no
+    " at" where the message already starts with that place (a syntax error's stand-in says it)."""
+    from grader.notebook import cell_place
+
+    where = cell_place(where) or where
+    return where, (f" at {where}" if where and not message.startswith(f"{where},") else "")
+
+
 def _student_error(error: dict, modules: list[str]) -> StudentError:
-    t, where = str(error.get("type", "Exception")), str(error.get("where", ""))
+    t = str(error.get("type", "Exception"))
     message = str(error.get("message", ""))
-    at = f" at {where}" if where else ""
+    where, at = _shown_where(str(error.get("where", "")), message)
     mro = error.get("mro", ())
     if t == "ModuleNotFoundError" and message.split("No module named ")[-1].strip("'") in modules:
         return StudentError(f"file not found in the submission: {message.split()[-1].strip(chr(39))}.py", "missing", t, mro)

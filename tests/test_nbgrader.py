@@ -55,7 +55,8 @@ def test_init_writes_a_config_and_a_source_notebook_per_built_assignment(course_
         for c in tests:
             meta = c["metadata"]["nbgrader"]
             assert meta["grade"] and meta["locked"] and not meta["solution"] and meta["schema_version"] == 3
-            assert "### BEGIN HIDDEN TESTS" in c["source"] and "hidden=True" in c["source"]
+            assert c["source"].endswith(f'grade_task("{hw}", "{meta["grade_id"][6:].replace("_", ".")}")')
+            assert "HIDDEN TESTS" not in c["source"]  # nbgrader would warn of a changed checksum (issue #1961)
         for c in cells(nb, "answer_"):
             meta = c["metadata"]["nbgrader"]
             assert meta["solution"] and not meta["grade"] and not meta["locked"]
@@ -72,7 +73,8 @@ def test_init_again_rewrites_its_own_files_but_not_an_instructors_config(course_
     assert (tmp_path / "nbgrader_config.py").read_text() == "c = get_config()\n"
 
 
-def test_the_released_notebook_has_no_solutions_and_no_hidden_tests(course_dir):
+def test_the_released_notebook_has_no_solutions_and_no_hidden_tests(course_dir, course, monkeypatch):
+    monkeypatch.setenv("COURSE_ROOT", str(course.root))  # a check records progress in its course root: a copy
     text = (course_dir / "release" / "hw1" / "hw1.ipynb").read_text()
     assert "BEGIN SOLUTION" not in text and "hidden=True" not in text and "HIDDEN TESTS" not in text
     reference = (ROOT / "solutions" / "hw1" / "information.py").read_text()
@@ -149,7 +151,8 @@ def test_notebook_code_drops_test_cells_and_magics_and_hoists_future_imports(tmp
             broken(1)
 
 
-def test_check_reads_a_notebook_or_says_why_not(tmp_path):
+def test_check_reads_a_notebook_or_says_why_not(tmp_path, course, monkeypatch):
+    monkeypatch.setenv("COURSE_ROOT", str(course.root))
     (tmp_path / "broken.ipynb").write_text("{not json")
     result = CliRunner().invoke(main, ["check", "hw1", "--path", str(tmp_path / "broken.ipynb")])
     assert result.exit_code == 2 and "not a notebook" in result.output and len(result.output.strip().splitlines()) == 1
@@ -170,3 +173,18 @@ def test_a_definition_run_but_not_saved_is_pointed_out(tmp_path, monkeypatch):
     saved = "def entropy(p):\n    return 0.0\n\n\ndef kraft_sum(lengths):\n    return 2.0\n"
     namespace = {"entropy": kernel_cells.entropy, "kraft_sum": kernel_cells.kraft_sum, "math": __import__("math")}
     assert stale_names(saved, namespace) == ["kraft_sum"]
+
+
+def test_autograde_of_an_untouched_release_warns_of_no_changed_checksum(tmp_path):
+    """nbgrader compares each locked cell's checksum at autograde with the one it stored at
+    generate_assignment: the test cells are the same in both, so it has nothing to warn of
+    (nbgrader issue #1961: a hidden-tests block in a locked cell made it warn for every test cell)."""
+    assert CliRunner().invoke(main, ["nbgrader", "init", str(tmp_path)]).exit_code == 0
+    generated = nbgrader(tmp_path, "generate_assignment", "hw1")
+    submit(tmp_path, "hw1", "untouched", json.loads((tmp_path / "release" / "hw1" / "hw1.ipynb").read_text()))
+    autograded = nbgrader(tmp_path, "autograde", "hw1")
+    for proc in (generated, autograded):
+        assert "checksum" not in (proc.stdout + proc.stderr).lower(), proc.stderr[-3000:]
+    nb = json.loads((tmp_path / "autograded" / "untouched" / "hw1" / "hw1.ipynb").read_text())
+    printed = "".join(cell_source({"source": o.get("text", "")}) for c in cells(nb, "tests_1_1") for o in c["outputs"])
+    assert "[public, hidden tests]" in printed and "(hidden)" in printed, printed  # autograde still runs them

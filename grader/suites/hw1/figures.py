@@ -10,7 +10,8 @@ from pathlib import Path
 from grader.data import load_text
 
 
-def make(submission, out: Path) -> list[Path]:
+def bits_per_character(submission, out: Path) -> list[Path]:
+    """Tasks 1.4 and 1.8: F_k by context length against Huffman, zlib, bz2 and lzma."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,3 +44,11 @@ def make(submission, out: Path) -> list[Path]:
     fig.savefig(path)
     plt.close(fig)
     return [path]
+
+
+FIGURES = {"hw1_bits_per_character.png": bits_per_character}
+
+
+def make(submission, out: Path) -> list[Path]:
+    """Every figure, in order (`course plot` draws each on its own)."""
+    return [p for draw in FIGURES.values() for p in draw(submission, out)]

@@ -1,4 +1,6 @@
-"""`course plot hw2`: step responses of P, PI and PID, windup, and learning-rate control on the digits."""
+"""`course plot hw2`: step responses of P, PI and PID, windup, and learning-rate control on the digits.
+
+Each figure in FIGURES is drawn on its own: one whose code is not written yet is skipped, not the rest."""
 
 from __future__ import annotations
 
@@ -11,12 +13,18 @@ from grader.data import digit_features
 PLANT = [2.0, 0.3, 1.0, 0.01]  # wn, zeta, gain, dt
 
 
-def make(submission, out: Path) -> list[Path]:
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def step_responses(submission, out: Path) -> list[Path]:
+    """Tasks 2.1 and 2.2: P, PI and PID on a second-order plant; clamping against windup."""
+    plt = pyplot()
     plant, pid = submission.module("plant"), submission.module("pid")
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
     for label, gains in (("P", dict(kp=2.0)), ("PI", dict(kp=2.0, ki=1.5)), ("PID", dict(kp=2.0, ki=1.5, kd=0.6))):
@@ -35,10 +43,15 @@ def make(submission, out: Path) -> list[Path]:
     b.set(title="PI, critically damped plant, actuator saturating at |u| <= 1.2", xlabel="time (s)", ylabel="y")
     b.legend(fontsize=8)
     fig.tight_layout()
-    paths = [out / "hw2_step_responses.png"]
-    fig.savefig(paths[0])
+    path = out / "hw2_step_responses.png"
+    fig.savefig(path)
     plt.close(fig)
+    return [path]
 
+
+def learning_rate_control(submission, out: Path) -> list[Path]:
+    """Tasks 2.3 and 2.4: a PID-controlled learning rate against a fixed one on the digits."""
+    plt = pyplot()
     x, labels, split = digit_features()
     runs = [(10.0, False, 0), (10.0, True, 0), (0.003, False, 0), (0.003, True, 0)]
     from grader.suites.hw2 import training
@@ -66,7 +79,15 @@ def make(submission, out: Path) -> list[Path]:
     axes[1].set(title="update ratio log10(|dw|/|w|)", xlabel="step")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    paths.append(out / "hw2_learning_rate_control.png")
-    fig.savefig(paths[1])
+    path = out / "hw2_learning_rate_control.png"
+    fig.savefig(path)
     plt.close(fig)
-    return paths
+    return [path]
+
+
+FIGURES = {"hw2_step_responses.png": step_responses, "hw2_learning_rate_control.png": learning_rate_control}
+
+
+def make(submission, out: Path) -> list[Path]:
+    """Every figure, in order (`course plot` draws each on its own)."""
+    return [p for draw in FIGURES.values() for p in draw(submission, out)]

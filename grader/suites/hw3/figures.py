@@ -116,13 +116,31 @@ def draw_large_batch(submission, plt, path: Path, table: Path) -> None:
         writer.writerows(rows)
 
 
-def make(submission, out: Path) -> list[Path]:
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = [out / "hw3_rosenbrock.png", out / "hw3_large_batch.png", out / "hw3_large_batch.csv"]
-    draw_rosenbrock(submission, plt, paths[0])
-    draw_large_batch(submission, plt, paths[1], paths[2])
+    return plt
+
+
+def trajectories(submission, out: Path) -> list[Path]:
+    """Tasks 3.1 to 3.3: SGD, Adam and LAMB on Rosenbrock's function."""
+    draw_rosenbrock(submission, pyplot(), out / "hw3_rosenbrock.png")
+    return [out / "hw3_rosenbrock.png"]
+
+
+def large_batch(submission, out: Path) -> list[Path]:
+    """Tasks 3.2 and 3.3: LAMB and Adam at batch 1024 against small-batch Adam (and the CSV)."""
+    paths = [out / "hw3_large_batch.png", out / "hw3_large_batch.csv"]
+    draw_large_batch(submission, pyplot(), *paths)
     return paths
+
+
+FIGURES = {"hw3_rosenbrock.png": trajectories, "hw3_large_batch.png": large_batch}
+
+
+def make(submission, out: Path) -> list[Path]:
+    """Every figure, in order (`course plot` draws each on its own)."""
+    return [p for draw in FIGURES.values() for p in draw(submission, out)]
