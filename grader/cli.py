@@ -164,13 +164,18 @@ def audit(assignments, seeds, jobs, as_json):
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), help="Write the student distribution here instead.")
 @click.option("--check", "check_only", is_flag=True, help="Only check that assignments/ is up to date.")
-def release(out, check_only):
+@click.option("--force", is_flag=True, help="Replace files edited in assignments/ (a copy of each goes to .course/backup/).")
+def release(out, check_only, force):
     """Regenerate assignments/ (stubs and handouts) from solutions/.
+
+    A file in assignments/ edited since the last release is not replaced: the release stops and names
+    it, unless --force (which keeps a copy of each under .course/backup/). A file it does not generate
+    is left alone (one an earlier release generated, and unedited since, is removed).
 
     With --check, change nothing and exit 1 if assignments/ differs from what would be generated.
     With --out DIR, write the student distribution (no solutions, no hidden suites) and scan it for leaks.
     """
-    from grader.release import release_assignments, release_student
+    from grader.release import ReleaseRefused, release_assignments, release_student, write_release
 
     course = course_obj()
     if out is not None:
@@ -181,16 +186,28 @@ def release(out, check_only):
             sys.exit(1)
         click.echo(f"student distribution written to {out}; leak scan clean")
         return
-    changed = release_assignments(course, check=check_only)
     if check_only:
+        changed = release_assignments(course, check=True)
         for path in changed:
             click.echo(f"out of date: {path}", err=True)
         if changed:
             click.echo("run `course release` to regenerate assignments/", err=True)
             sys.exit(1)
         click.echo("assignments/ is up to date with solutions/")
-    else:
-        click.echo(f"regenerated {len(changed)} file(s)" if changed else "assignments/ already up to date")
+        return
+    try:
+        done = write_release(course, force=force)
+    except ReleaseRefused as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"course: {line}", err=True)
+        sys.exit(2)
+    if done.backup is not None:
+        click.echo(f"kept a copy of each edited file it replaced in {done.backup.relative_to(course.root)}/")
+    for path in done.removed:
+        click.echo(f"removed {path} (no longer generated)")
+    for path in done.kept:
+        click.echo(f"left {path} as it is (not generated)")
+    click.echo(f"regenerated {len(done.changed)} file(s)" if done.changed else "assignments/ already up to date")
 
 
 @main.command()

@@ -1,10 +1,16 @@
 """Shared fixtures: the course, the assignments it declares built, a small course with one built and
-one planned assignment, and one batch grading of hw1's solution, stubs and attacks."""
+one planned assignment, and one batch grading of hw1's solution, stubs and attacks.
+
+The tests never touch the learner's state in this checkout: `course` is a copy of the course in a
+temporary folder (its assignments/ generated afresh from solutions/, its own .course/ and figures/),
+and a guard fails the session if .course/progress.json, assignments/ or figures/ changed during it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -74,9 +80,66 @@ def small_course(tmp_path):
     return load_course(root)
 
 
+# What the tests must leave as they found it: the learner's work and records in this checkout.
+GUARDED = (".course/progress.json", "assignments", "figures")
+
+
+def workspace_fingerprint(root: Path) -> dict[str, str]:
+    """path -> sha256 of every file under GUARDED in `root` (compiled caches aside)."""
+    found = {}
+    for name in GUARDED:
+        top = root / name
+        files = [top] if top.is_file() else sorted(top.rglob("*")) if top.is_dir() else []
+        for path in files:
+            if path.is_file() and "__pycache__" not in path.parts:
+                found[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def fingerprint_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """One line per file created, changed or removed between two fingerprints."""
+    lines = []
+    for path in sorted(before.keys() | after.keys()):
+        if path not in before:
+            lines.append(f"{path}: created")
+        elif path not in after:
+            lines.append(f"{path}: removed")
+        elif before[path] != after[path]:
+            lines.append(f"{path}: changed")
+    return lines
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_untouched():
+    """Fails the session when a test wrote to this checkout's progress, assignments/ or figures/
+    (compared with the state at the session's start; someone editing the checkout meanwhile trips it too)."""
+    before = workspace_fingerprint(ROOT)
+    yield
+    changes = fingerprint_changes(before, workspace_fingerprint(ROOT))
+    assert not changes, "the tests changed this checkout's state (they must work on copies):\n" + "\n".join(changes)
+
+
+def copy_course(dest: Path) -> Path:
+    """A working copy of the course at `dest`: course.yaml, the packaging files, solutions/ and
+    datasets/, and assignments/ generated from the solutions (the stubs as released, whatever the
+    learner has made of this checkout's). Its graders are this package's."""
+    from grader.release import release_assignments
+
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("course.yaml", "pyproject.toml", "README.md", ".gitignore"):
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, dest / name)
+    for name in ("solutions", "datasets"):
+        shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+    release_assignments(load_course(dest))
+    return dest
+
+
 @pytest.fixture(scope="session")
-def course():
-    return load_course(ROOT)
+def course(tmp_path_factory):
+    """The course, in a temporary copy (copy_course): checks record progress there, plots draw there."""
+    return load_course(copy_course(tmp_path_factory.mktemp("course") / "root"))
 
 
 @pytest.fixture(scope="session")

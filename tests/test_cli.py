@@ -26,24 +26,41 @@ def run(course, monkeypatch, tmp_path):
     return invoke
 
 
+@pytest.fixture
+def own_root(monkeypatch, tmp_path):
+    """`course` in a course root of its own (course.yaml and datasets/ copied): a whole `course
+    check` records the score there, not in the checkout's progress file."""
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copy(ROOT / "course.yaml", root / "course.yaml")
+    shutil.copytree(ROOT / "datasets", root / "datasets")
+    monkeypatch.setenv("COURSE_ROOT", str(root))
+
+    def invoke(*args):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
 def test_check_solution_passes_public_and_hidden(run):
     result = run("check", "hw1", "--solution")
     assert result.exit_code == 0, result.output
     assert "Total" in result.output and "100 / 100" in result.output and "(* hidden test)" in result.output
 
 
-def test_check_on_stubs_fails_every_test_with_the_task_number(run, course, tmp_path):
-    result = run("check", "hw1", "--path", str(course.root / "assignments" / "hw1"), "--json")
+def test_check_on_stubs_fails_every_test_with_the_task_number(own_root, course, tmp_path):
+    shutil.copytree(course.root / "assignments" / "hw1", tmp_path / "stubs")
+    result = own_root("check", "hw1", "--path", str(tmp_path / "stubs"), "--json")
     assert result.exit_code == 1
     data = json.loads(result.output)
     assert data["score"] == 0 and data["suites"] == ["public"]
     assert all(t["feedback"].startswith(f"Task {t['task']}:") for t in data["tests"])
 
 
-def test_a_syntax_error_in_one_file_costs_only_that_files_tests(run, solutions, tmp_path):
+def test_a_syntax_error_in_one_file_costs_only_that_files_tests(own_root, solutions, tmp_path):
     shutil.copytree(solutions, tmp_path / "sub")
     (tmp_path / "sub" / "huffman.py").write_text("def code_lengths(freqs):\n    return {s: 1 for s in freqs\n")
-    result = run("check", "hw1", "--path", str(tmp_path / "sub"), "--json")
+    result = own_root("check", "hw1", "--path", str(tmp_path / "sub"), "--json")
     assert result.exit_code == 1
     data = json.loads(result.output)
     points = {t["id"]: t["points"] for t in data["tasks"]}
@@ -52,10 +69,10 @@ def test_a_syntax_error_in_one_file_costs_only_that_files_tests(run, solutions, 
     assert broken and all(t["cause"] == "syntax" and "huffman.py:2" in t["feedback"] for t in broken)
 
 
-def test_a_missing_file_is_named_and_the_rest_is_graded(run, solutions, tmp_path):
+def test_a_missing_file_is_named_and_the_rest_is_graded(own_root, solutions, tmp_path):
     (tmp_path / "sub").mkdir()
     shutil.copy(solutions / "information.py", tmp_path / "sub")
-    result = run("check", "hw1", "--path", str(tmp_path / "sub"), "--json")
+    result = own_root("check", "hw1", "--path", str(tmp_path / "sub"), "--json")
     assert result.exit_code == 1
     data = json.loads(result.output)
     assert data["score"] == 50 and "huffman.py is missing from the submission" in data["notes"]

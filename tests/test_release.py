@@ -11,8 +11,25 @@ from grader.release import ReleaseError, StripSolutions, release_assignments, re
 from tests.conftest import BUILT, ROOT
 
 
-def test_committed_assignments_are_what_release_generates(course):
-    assert release_assignments(course, check=True) == []
+def test_committed_assignments_are_what_release_generates():
+    """Every file a release generates is this checkout's assignments/ as committed (git HEAD), or as it
+    is now (a release not committed yet); a learner's edits to the stubs do not make it fail."""
+    from grader.release import _blob_id, _committed, generated_files
+
+    real = load_course(ROOT)
+    files = generated_files(real)
+    committed = _committed(ROOT)
+    stale = []
+    for path, data in files.items():
+        here = (ROOT / path).read_bytes() if (ROOT / path).is_file() else None
+        in_git = committed is not None and path in committed and committed[path] == _blob_id(data, committed[path])
+        if here != data and not in_git:
+            stale.append(path)
+    assert not stale, f"out of date with solutions/ (run `course release`): {stale}"
+    if committed is not None:
+        folders = tuple(f"assignments/{a.folder}/" for a in real.assignments if a.built)
+        extra = sorted(p for p in committed if p.startswith(folders) and p not in files)
+        assert not extra, f"committed but not generated from solutions/: {extra}"
 
 
 def signatures(source: str) -> dict:
@@ -118,3 +135,265 @@ def test_held_out_data_is_not_shipped_and_the_scan_finds_it_by_content(course, t
     assert "grader/weights.bin: holds the bytes of datasets/digits/heldout/test-labels.npz" in leaks
     assert "assignments/hw1/notes.md: contains text of datasets/shakespeare/heldout/valid.txt" in leaks
     assert "datasets/shakespeare/heldout/: must not be distributed" in leaks
+
+
+# -- a student's edits survive `course release` ----------------------------------------------------
+
+
+def release(root, *args):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    return CliRunner(env={"COURSE_ROOT": str(root)}).invoke(main, ["release", *args])
+
+
+@pytest.fixture
+def released(small_course):
+    """The small course after one `course release` (outside git): its record in .course/release.json."""
+    result = release(small_course.root)
+    assert result.exit_code == 0, result.output
+    return small_course.root
+
+
+def test_a_release_records_what_it_generated(released):
+    import hashlib
+    import json
+
+    record = json.loads((released / ".course" / "release.json").read_text())["files"]
+    stub = released / "assignments" / "intro" / "entropy.py"
+    assert record == {
+        "assignments/intro/README.md": hashlib.sha256((released / "assignments/intro/README.md").read_bytes()).hexdigest(),
+        "assignments/intro/entropy.py": hashlib.sha256(stub.read_bytes()).hexdigest(),
+    }
+
+
+def test_release_refuses_to_overwrite_an_edited_file_and_names_it(released):
+    stub = released / "assignments" / "intro" / "entropy.py"
+    stub.write_text("def entropy(p):\n    return 42  # my work\n")
+    (released / "solutions" / "intro" / "entropy.py").write_text(SOLUTION_V2)  # the release would change it
+    handout = (released / "assignments" / "intro" / "README.md").read_bytes()
+    result = release(released)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "course: assignments/intro/entropy.py: edited since the last release"
+    assert "--force" in lines[-1] and "--out DIR" in lines[-1] and len(lines) == 2, result.output
+    assert "my work" in stub.read_text() and (released / "assignments" / "intro" / "README.md").read_bytes() == handout
+    # --check keeps its meaning: assignments/ differs from what would be generated
+    result = release(released, "--check")
+    assert result.exit_code == 1 and "out of date: assignments/intro/entropy.py" in result.output
+
+
+SOLUTION_V2 = '''"""Entropy, version 2."""
+
+import math
+
+
+def entropy(p):
+    """Entropy in bits of the distribution p."""
+    ### BEGIN SOLUTION 1.1
+    # HINT: skip zero probabilities; log base 2
+    return -sum(x * math.log2(x) for x in p if x > 0)
+    ### END SOLUTION
+'''
+
+
+def test_an_unedited_file_is_regenerated_without_asking(released):
+    (released / "solutions" / "intro" / "entropy.py").write_text(SOLUTION_V2)
+    result = release(released)
+    assert result.exit_code == 0 and "regenerated 1 file(s)" in result.output, result.output
+    assert "# HINT: skip zero probabilities; log base 2" in (released / "assignments" / "intro" / "entropy.py").read_text()
+
+
+def test_force_replaces_the_edit_and_keeps_a_copy(released):
+    stub = released / "assignments" / "intro" / "entropy.py"
+    stub.write_text("def entropy(p):\n    return 42  # my work\n")
+    result = release(released, "--force")
+    assert result.exit_code == 0, result.output
+    (backup,) = (released / ".course" / "backup").iterdir()
+    assert f"kept a copy of each edited file it replaced in .course/backup/{backup.name}/" in result.output
+    assert (backup / "assignments" / "intro" / "entropy.py").read_text() == "def entropy(p):\n    return 42  # my work\n"
+    assert "raise NotImplementedError" in stub.read_text()
+    assert release(released).exit_code == 0, "after --force, the record is of the new release"
+
+
+def test_a_file_the_release_does_not_generate_is_never_deleted(released):
+    notes = released / "assignments" / "intro" / "notes.py"
+    notes.write_text("my scratch work\n")
+    (released / "solutions" / "intro" / "README.md").unlink()  # the handout is no longer generated
+    result = release(released)
+    assert result.exit_code == 0, result.output
+    assert notes.read_text() == "my scratch work\n" and "left assignments/intro/notes.py as it is" in result.output
+    assert not (released / "assignments" / "intro" / "README.md").exists(), "a stale generated file, unedited, goes"
+    assert "removed assignments/intro/README.md (no longer generated)" in result.output
+
+
+def test_at_most_a_few_edited_files_are_named(tmp_path):
+    from grader.release import MAX_NAMED, ReleaseRefused
+
+    edited = [f"assignments/hw/f{i}.py" for i in range(MAX_NAMED + 3)]
+    lines = str(ReleaseRefused(edited)).splitlines()
+    assert lines[:MAX_NAMED] == [f"{p}: edited since the last release" for p in edited[:MAX_NAMED]]
+    assert lines[MAX_NAMED] == "... and 3 more" and len(lines) == MAX_NAMED + 2
+
+
+def test_without_a_record_outside_git_only_files_that_differ_from_the_release_count_as_edits(small_course):
+    root = small_course.root
+    assert release_assignments(small_course) == ["assignments/intro/README.md", "assignments/intro/entropy.py"]
+    (root / ".course" / "release.json").unlink()
+    assert release(root).exit_code == 0, "identical files are fine"
+    (root / ".course" / "release.json").unlink()
+    (root / "assignments" / "intro" / "entropy.py").write_text("# mine\n")
+    result = release(root)
+    assert result.exit_code == 2 and "assignments/intro/entropy.py: edited" in result.output, result.output
+
+
+def git(root, *args):
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True)
+
+
+def test_without_a_record_in_git_what_is_committed_is_the_previous_release(small_course, monkeypatch):
+    """A fresh clone (no .course/): a stub that differs from HEAD is the student's edit; one equal to
+    HEAD is not, so an instructor who changed solutions/ releases without --force. One git call."""
+    import grader.release
+
+    root = small_course.root
+    release_assignments(small_course)
+    (root / ".course" / "release.json").unlink()
+    git(root, "init", "-q")
+    git(root, "add", "course.yaml", "solutions", "assignments")
+    git(root, "commit", "-q", "-m", "course")
+    (root / "solutions" / "intro" / "entropy.py").write_text(SOLUTION_V2)
+    calls = []
+    real_run = subprocess.run
+    monkeypatch.setattr(grader.release.subprocess, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
+    assert grader.release.edited_files(small_course, grader.release.generated_files(small_course)) == []
+    assert len(calls) == 1
+    (root / "assignments" / "intro" / "entropy.py").write_text("# the student's\n")
+    assert grader.release.edited_files(small_course, grader.release.generated_files(small_course)) == [
+        "assignments/intro/entropy.py"
+    ]
+    monkeypatch.undo()
+    git(root, "checkout", "--", "assignments")
+    result = release(root)
+    assert result.exit_code == 0 and "regenerated 1 file(s)" in result.output, result.output
+
+
+def test_a_student_release_can_be_written_beside_edited_assignments(course, tmp_path):
+    """`--out DIR`, which a refused release suggests, writes the stubs from solutions/ whatever
+    assignments/ holds."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(course.root, root)
+    (root / "assignments" / "hw1" / "information.py").write_text("# my work\n")
+    edited = load_course(root)
+    out = tmp_path / "student"
+    assert release_student(edited, out) == []
+    assert (out / "assignments" / "hw1" / "information.py").read_text() == (
+        course.root / "assignments" / "hw1" / "information.py"
+    ).read_text()
+
+
+# -- the student distribution's README --------------------------------------------------------------
+
+
+def readme_commands(text):
+    """The `course ...` command lines in the code blocks of a README."""
+    blocks = text.split("```")[1::2]
+    return [line.split("#")[0].strip() for block in blocks for line in block.splitlines() if line.strip().startswith("course ")]
+
+
+def test_the_student_readme_is_for_students_and_every_command_in_it_runs_in_the_release(course, tmp_path):
+    """The release's README.md is the student's: no instructor commands, every path it names is in the
+    release, `pip install -e .` has a pyproject.toml to install, and each `course` command it shows
+    runs there (on the stubs) with the exit status it should."""
+    import re
+
+    out = tmp_path / "student"
+    assert release_student(course, out) == []
+    text = (out / "README.md").read_text()
+    assert "--solution" not in text and "pytest" not in text.replace("pytest)", "") and "install.sh" not in text
+    assert "{{" not in text
+    for a in course.assignments:
+        if a.built:
+            assert f"`assignments/{a.folder}/README.md`" in text
+            assert all(f"| {a.id} | {t.id} | {t.title} | {t.points:g} |" in text for t in a.tasks)
+            assert f"| {a.id} | {a.limits.wall_s:g} | {a.limits.memory_mb} MB |" in text
+    for path in set(re.findall(r"`(assignments/[^`<>]+)`", text)):
+        assert (out / path).exists(), f"the README names {path}, which is not in the release"
+    assert "pip install -e ." in text
+    pyproject = (out / "pyproject.toml").read_text()
+    assert 'readme = "README.md"' in pyproject and 'course = "grader.cli:main"' in pyproject
+
+    commands = readme_commands(text)
+    assert {c.split()[1] for c in commands} == {"syllabus", "check", "plot"}, commands
+    # `course` as installed here, in the release (its course.yaml, stubs, public suites and data): the
+    # working directory left off sys.path, so that the grading side and its workers import one package
+    course_command = "import sys; sys.path.remove(''); sys.argv[0] = 'course'; from grader.cli import main; main()"
+    env = {"PATH": "/usr/bin:/bin", "COURSE_ROOT": str(out), "MPLBACKEND": "Agg"}
+    for command in commands:
+        proc = subprocess.run([sys.executable, "-c", course_command, *command.split()[1:]], cwd=out, env=env,
+                              capture_output=True, text=True, timeout=600)
+        said = proc.stdout + proc.stderr
+        verb = command.split()[1]
+        if verb == "syllabus":
+            assert proc.returncode == 0 and course.title in said, (command, said)
+        elif verb == "check":  # the stubs: every test fails, 0 points
+            assert proc.returncode == 1 and re.search(r"Total.* 0 / \d+", said), (command, said)
+            assert "not implemented yet" in said, (command, said)
+        else:  # plot on the stubs: every figure skipped, saying what is not written yet, none drawn
+            lines = said.strip().splitlines()
+            assert proc.returncode == 2 and lines and all(ln.startswith("skipped ") for ln in lines), (command, said)
+            assert all("not implemented yet" in ln for ln in lines), (command, said)
+
+
+# -- the project's tests leave the learner's checkout alone ------------------------------------------
+
+
+def test_the_session_guard_names_each_file_a_test_changed(tmp_path):
+    """conftest's guard: the fingerprint of a checkout's progress, assignments/ and figures/ changes,
+    file by file, when any of them is written, created or removed; nothing else counts."""
+    from tests.conftest import fingerprint_changes, workspace_fingerprint
+
+    (tmp_path / ".course").mkdir()
+    (tmp_path / ".course" / "progress.json").write_text("{}")
+    (tmp_path / "assignments" / "hw1").mkdir(parents=True)
+    (tmp_path / "assignments" / "hw1" / "information.py").write_text("# my work\n")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "hw1.png").write_bytes(b"png")
+    before = workspace_fingerprint(tmp_path)
+    assert fingerprint_changes(before, workspace_fingerprint(tmp_path)) == []
+    (tmp_path / ".course" / "progress.json").write_text('{"hw1": {"score": 0}}')
+    (tmp_path / "assignments" / "hw1" / "information.py").write_text("# overwritten\n")
+    (tmp_path / "figures" / "hw1.png").unlink()
+    (tmp_path / "figures" / "hw2.png").write_bytes(b"png")
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "x.py").write_text("")  # not the learner's state
+    assert fingerprint_changes(before, workspace_fingerprint(tmp_path)) == [
+        ".course/progress.json: changed",
+        "assignments/hw1/information.py: changed",
+        "figures/hw1.png: removed",
+        "figures/hw2.png: created",
+    ]
+
+
+def test_the_tests_course_is_a_copy_with_fresh_stubs(course):
+    """The `course` fixture is not this checkout: a check there records progress in the copy."""
+    from grader.release import release_assignments
+
+    assert course.root.resolve() != ROOT.resolve() and not course.root.resolve().is_relative_to(ROOT.resolve())
+    assert release_assignments(course, check=True) == []
+
+
+def test_a_release_run_from_its_own_folder_grades_with_its_own_package(course, tmp_path):
+    """`python -m grader.cli` started in a release imports the release's grader/; its workers must
+    import that same copy (under bubblewrap only the grading side's own package is visible to them),
+    not the one installed elsewhere: the stubs then fail as not implemented, not as crashed workers."""
+    out = tmp_path / "student"
+    assert release_student(course, out) == []
+    env = {"PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg", "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "check", "hw1", "-k", "1.1"], cwd=out, env=env,
+                          capture_output=True, text=True, timeout=600)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "not implemented yet" in said and "could not start" not in said, said[-2000:]

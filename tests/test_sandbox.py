@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from grader import paths
+
 from grader import sandbox
 from grader.worker import confine
 from grader.config import Limits
@@ -68,7 +70,7 @@ def test_no_processes_no_sockets_no_limit_raising(probe, isolation):
 @pytest.mark.skipif(not sandbox.bwrap_path(), reason="bubblewrap is not installed")
 def test_bwrap_shows_only_the_submission_the_environment_and_a_private_tmp(probe, course):
     sub, p = start(probe, "bwrap")
-    package = course.root / "grader"
+    package = paths.PACKAGE
     try:
         assert p.can_read(f"{sandbox.SUBMISSION}/probe.py"), "the student's files, at /submission"
         assert not p.can_write(f"{sandbox.SUBMISSION}/probe.py"), "the submission is read-only"
