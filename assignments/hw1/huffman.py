@@ -65,6 +65,7 @@ def decode(data: bytes, n_bits: int, code: dict[str, str]) -> str:
 def compression_report(text: str) -> dict:
     """Task 1.8. How well a Huffman code on single characters compresses `text`, against the rest.
 
+    With n = len(text) characters, the original is 8-bit text: 8 n bits, whatever the characters.
     Returns a dict with:
       "entropy":      H of the character frequencies, bits per character;
       "avg_length":   sum_s p(s) * len(code[s]) of an optimal code, bits per character
@@ -72,8 +73,8 @@ def compression_report(text: str) -> dict:
       "huffman_bits": the payload: the length of the encoded text in bits, sum_s n(s) * len(code[s]);
                       the padding of the last byte and the code table are overhead, not counted;
       "ratio":        compression ratios against 8-bit text, original bits / compressed bits:
-                      {"huffman": 8 n / huffman_bits, "zlib": ..., "bz2": ..., "lzma": ...},
-                      the last three from zlib.compress, bz2.compress and lzma.compress at their
-                      default settings applied to text.encode("utf-8").
+                      {"huffman": 8 n / huffman_bits, "zlib": 8 n / (8 * compressed bytes), ...},
+                      the compressed bytes from zlib.compress, bz2.compress and lzma.compress at
+                      their default settings applied to text.encode("utf-8").
     """
     raise NotImplementedError("Task 1.8: compression_report is not implemented yet")

@@ -1,7 +1,8 @@
 """hw1, part 1: entropy, cross-entropy, KL divergence, mutual information, and the entropy of English.
 
-Every function takes probabilities as any array-like of floats and a logarithm `base`
-(2 gives bits, e (math.e) gives nats) and returns a Python float.
+The functions of tasks 1.1-1.3 take probabilities as any array-like of numbers, conditional_entropy
+a text; each takes a logarithm `base` (2, the default, gives bits; math.e gives nats) and returns a
+Python float. Invalid input raises ValueError with a message saying what is wrong.
 Conventions (Cover & Thomas, section 2.1): 0 log 0 = 0, 0 log (0/q) = 0, p log (p/0) = +inf.
 """
 
@@ -22,7 +23,7 @@ def check_distribution(p, name: str = "p") -> np.ndarray:
 
 
 def entropy(p, base: float = 2.0) -> float:
-    """Task 1.1. Shannon entropy H(p) = -sum_i p_i log_base p_i, with 0 log 0 = 0.
+    """Task 1.1. Shannon entropy H(p) = -sum_i p_i log_base p_i, with 0 log 0 = 0 (bits for base 2).
 
     >>> entropy([0.5, 0.5])
     1.0
@@ -60,20 +61,24 @@ def mutual_information(joint, base: float = 2.0) -> float:
     """Task 1.3. I(X; Y) = sum_{x,y} p(x,y) log_base [p(x,y) / (p(x) p(y))].
 
     `joint` is a 2-D table with joint[x, y] = p(x, y): rows are values of X, columns values of Y.
-    Raises ValueError unless it is 2-D, non-negative and sums to 1.
+    Raises ValueError unless it is a non-empty 2-D table whose entries are a distribution (finite,
+    non-negative, summing to 1 within TOLERANCE).
     """
     raise NotImplementedError("Task 1.3: mutual_information is not implemented yet")
 
 
 def conditional_entropy(text: str, k: int, base: float = 2.0) -> float:
-    """Task 1.4. Empirical entropy of the next character given the k before it (Shannon's F_{k+1}).
+    """Task 1.4. F_k: the empirical entropy of the next character given the k before it.
+
+    (Shannon (1951) calls it F_{k+1}, numbering by the block of k + 1 characters.)
 
     Count every position i >= k of `text`: the context c = text[i-k:i] and the character x = text[i].
     With n(c, x) those counts, n(c) = sum_x n(c, x) and N = len(text) - k,
 
         F = -sum_{c,x} n(c, x)/N * log_base( n(c, x) / n(c) ).
 
-    k = 0 gives the entropy of single characters. Raises ValueError if k < 0 or len(text) <= k.
+    N is the number of positions, and only that. k = 0 gives the entropy of single characters.
+    Raises ValueError if k < 0 or len(text) <= k.
     """
     # HINT: a Counter of the (k+1)-character windows gives n(c, x); sum them by their first k characters for n(c).
     raise NotImplementedError("Task 1.4: conditional_entropy is not implemented yet")

@@ -4,19 +4,21 @@ The controlled signal is the update-to-weight ratio of one optimizer step, over 
 
     r = log10( ||w_after - w_before|| / ||w_before|| )
 
-A healthy run of plain SGD keeps r near -3 (each step changes the weights by about 0.1%); a learning
-rate 100x too small gives r near -5, one far too large gives r near -1 or above and diverges.
+r = -2 means each step changes the weights by about 1% of their norm, r = -3 by 0.1%. Task 2.4's
+controller holds r at SETPOINT = -2 (below); for plain SGD, r moves with log10 of the rate, so a rate
+100x too small gives r two decades lower, and one far too large gives r near -1 or above and diverges.
 The controller treats training as the plant: its input is the learning rate, its output r.
 It acts on the logarithm of the rate, the natural scale of a quantity that spans decades:
 
-    u = pid.update(r)                        the PID's setpoint is the target ratio, e.g. -3
+    u = pid.update(r)                        the PID's setpoint is the target ratio, e.g. SETPOINT = -2
     lr = clip(lr0 * 10**u, lr_min, lr_max)   for every param group, lr0 its initial rate
 
 lr0 is the group's rate given to the controller (the first step runs at clip(lr0)), never the
 rate of the last step: the change does not compound. The training loop is the course's: each
 step it applies the controller's `rates`, steps, measures r and hands it to `update(r)`.
-An r that is not finite is not handed to the PID as it is: r = +inf or NaN (the weights blew up) counts as setpoint + 10, far too
-large, so the rate falls; r = -inf (nothing moved) counts as setpoint - 10.
+An r that is not finite is not handed to the PID as it is: r = +inf or NaN (the weights blew up)
+counts as setpoint + 10, far too large, so the rate falls; r = -inf (nothing moved) counts as
+setpoint - 10, far too small, so the rate rises.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ SETPOINT = -2.0
 def update_ratio(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
     """Task 2.3. log10(||after - before|| / ||before||), the norms taken over all tensors together.
 
-    Returns -inf when nothing changed; raises ValueError when the weights before are all zero.
+    Returns -inf when nothing changed, +inf or NaN when a weight is not finite; raises ValueError
+    when the weights before are all zero.
     """
     raise NotImplementedError("Task 2.3: update_ratio is not implemented yet")
 

@@ -6,7 +6,9 @@ whose `.grad` is None. Updates run under `torch.no_grad()`. Write the arithmetic
 optimizers (as base classes, wrapped or called), their functional update rules, optimizer packages such
 as torch_optimizer and torch.nn.utils.clip_grad_norm_ may not be used here; torch.optim.Optimizer as the
 base class is allowed.
-With g the gradient, t the step count (1 on the first step), lr, and for Adam (b1, b2), eps:
+Each class's docstring gives its update, with g the gradient, t the step count (1 on the first step),
+lr the learning rate, wd the weight decay, (b1, b2) = betas and eps. `evaluate` and `moment_state`
+are given module functions; `moment_state(optimizer, p)` is not a method: in a step, pass `self`.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def test_code_lengths_are_optimal(huff, snapshot, table):
 
 @pytest.mark.task("1.5")
 def test_code_lengths_of_the_corpus_are_optimal(huff, corpus_counts, snapshot):
-    """Is the code for the corpus' 76 characters optimal?"""
+    """Is the code for the corpus' 73 characters optimal?"""
     freqs = dict(corpus_counts)
     lengths = lengths_of(huff, freqs, "code_lengths(corpus counts)")
     cost, best = expected_cost(freqs, lengths), snapshot["optimal_cost"]["corpus"]
