@@ -46,21 +46,35 @@ def load_text(split: str = "train") -> str:
 WITHHELD = 255  # the label a test image has where the held-out labels are not here
 
 
+def _images(folder: str, name: str):
+    """(images, labels, split) of an image set saved by its build.py, the test split's labels
+    filled in from `folder`/heldout/ where that is here (the instructor's copy), else WITHHELD."""
+    import io
+
+    import numpy as np
+
+    with np.load(io.BytesIO(_verified_bytes(folder, name))) as z:
+        images, labels, split = z["images"], z["labels"].copy(), z["split"]
+    if (datasets_dir() / folder / "heldout").is_dir():
+        with np.load(io.BytesIO(_verified_bytes(f"{folder}/heldout", "test-labels.npz"))) as z:
+            labels[split == 2] = z["labels"]
+    return images, labels, split
+
+
 @cache
 def load_digits():
     """The 8x8 digits as (images uint8 (1797, 8, 8), labels uint8 (1797,), split uint8 (1797,)).
     The test split's labels come from datasets/digits/heldout/ (the instructor's copy); where that
     is absent, as in the student distribution, they read WITHHELD."""
-    import io
+    return _images("digits", "digits.npz")
 
-    import numpy as np
 
-    with np.load(io.BytesIO(_verified_bytes("digits", "digits.npz"))) as z:
-        images, labels, split = z["images"], z["labels"].copy(), z["split"]
-    if (datasets_dir() / "digits" / "heldout").is_dir():
-        with np.load(io.BytesIO(_verified_bytes("digits/heldout", "test-labels.npz"))) as z:
-            labels[split == 2] = z["labels"]
-    return images, labels, split
+@cache
+def load_mnist():
+    """The 5,000 28x28 MNIST digits as (images uint8 (5000, 28, 28) in 0..255, labels uint8 (5000,),
+    split uint8 (5000,): 0 train 3,000, 1 validation 1,000, 2 test 1,000). The test split's labels
+    come from datasets/mnist5k/heldout/ (the instructor's copy), else they read WITHHELD."""
+    return _images("mnist5k", "mnist5k.npz")
 
 
 def digit_features():
@@ -70,3 +84,12 @@ def digit_features():
 
     images, labels, split = load_digits()
     return images.reshape(-1, 64).astype(np.float32) / 16.0, labels.astype(np.int64), split
+
+
+def mnist_features():
+    """The 28x28 digits as a model reads them: (x float32 (5000, 1, 28, 28) in [0, 1], labels
+    int64, split), split 0 train, 1 validation, 2 test."""
+    import numpy as np
+
+    images, labels, split = load_mnist()
+    return images[:, None].astype(np.float32) / 255.0, labels.astype(np.int64), split

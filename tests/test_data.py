@@ -22,6 +22,21 @@ def test_digits_shapes_and_split():
     assert np.bincount(labels).min() >= 170 and np.bincount(split).tolist() == [1259, 269, 269]
 
 
+def test_mnist_shapes_split_and_held_out_labels():
+    images, labels, split = data.load_mnist()
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8 and images.max() == 255
+    assert np.bincount(split).tolist() == [3000, 1000, 1000]
+    for s, n in ((0, 300), (1, 100), (2, 100)):
+        assert np.bincount(labels[split == s], minlength=10).tolist() == [n] * 10, s  # stratified
+    with np.load(data.datasets_dir() / "mnist5k" / "mnist5k.npz") as z:
+        public = z["labels"]
+    assert (public[split == 2] == data.WITHHELD).all() and (public[split != 2] == labels[split != 2]).all()
+    # the public order tells nothing of a test image's label (the source file is sorted by digit)
+    assert abs(np.corrcoef(np.flatnonzero(split == 2), labels[split == 2])[0, 1]) < 0.1
+    x, y, _ = data.mnist_features()
+    assert x.shape == (5000, 1, 28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() == 1.0
+
+
 def test_a_changed_file_is_refused(course, tmp_path, monkeypatch):
     shutil.copytree(course.root / "datasets", tmp_path / "datasets")
     with open(tmp_path / "datasets" / "shakespeare" / "heldout" / "valid.txt", "a") as f:
