@@ -1,0 +1,208 @@
+"""hw4, part 1: pruning. Magnitude masks (per tensor and global), masks that stay applied through
+training, and structured pruning that returns a genuinely smaller network.
+
+A mask is a bool tensor of its weight's shape: True = kept, False = pruned (the weight is zero).
+A sparsity is the fraction of entries pruned, from 0 to 1; the number pruned is exactly
+round(sparsity * n) for n entries, with Python's round (halves to even, as torch.nn.utils.prune).
+Write the selection yourself: torch.nn.utils.prune may not be used here.
+Invalid input raises ValueError with a message saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+# Layers with no parameters that map a zero neuron (channel) to zero and act on each one alone:
+# structured pruning may cut through them.
+PASS_THROUGH = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Identity, nn.Dropout, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+
+
+def check_sparsity(sparsity: float, name: str = "sparsity") -> float:
+    """`sparsity` as a float, or ValueError unless it is a number from 0 to 1."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity <= 1:
+        raise ValueError(f"{name} must be a number from 0 to 1, got {sparsity!r}")
+    return float(sparsity)
+
+
+def check_weight(weight: torch.Tensor, name: str = "weight") -> torch.Tensor:
+    """`weight` detached, or ValueError unless it is a non-empty floating-point tensor of finite values."""
+    if not isinstance(weight, torch.Tensor) or not weight.is_floating_point() or weight.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty floating-point tensor")
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError(f"{name} has a non-finite entry")
+    return weight.detach()
+
+
+def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Task 4.1. The mask that prunes the round(sparsity * n) entries of `weight` smallest in |w|.
+
+    Returns a bool tensor of weight's shape (True = kept) with exactly round(sparsity * n) False
+    entries, n = weight.numel(). Ties: among entries of equal |w|, the one with the lower flat index
+    (row-major order, as weight.flatten()) is pruned first.
+    """
+    sparsity = check_sparsity(sparsity)
+    weight = check_weight(weight)
+    ### BEGIN SOLUTION 4.1
+    # HINT: a stable sort of |w| puts equal magnitudes in index order; prune the first k of that order.
+    k = round(sparsity * weight.numel())
+    order = torch.argsort(weight.abs().flatten(), stable=True)
+    mask = torch.ones(weight.numel(), dtype=torch.bool, device=weight.device)
+    mask[order[:k]] = False
+    return mask.view(weight.shape)
+    ### END SOLUTION
+
+
+def global_masks(weights: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
+    """Task 4.1. Global magnitude pruning: one threshold across all the tensors of `weights`.
+
+    The round(sparsity * N) entries smallest in |w| among all N entries of all tensors are pruned,
+    wherever they are; each layer ends with its own sparsity. Returns {name: bool mask of that
+    tensor's shape}, with the same keys in the same order. Ties: entries are ranked as in the
+    concatenation of the flattened tensors in the dict's order, and the earlier one is pruned first.
+    """
+    sparsity = check_sparsity(sparsity)
+    if not weights:
+        raise ValueError("no weights to prune")
+    weights = {name: check_weight(w, name) for name, w in weights.items()}
+    ### BEGIN SOLUTION 4.1
+    # HINT: concatenate the flattened |w| (torch.cat), choose there, then split the mask back (torch.split).
+    scores = torch.cat([w.abs().flatten() for w in weights.values()])
+    k = round(sparsity * scores.numel())
+    order = torch.argsort(scores, stable=True)
+    flat = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
+    flat[order[:k]] = False
+    pieces = torch.split(flat, [w.numel() for w in weights.values()])
+    return {name: piece.view(w.shape).to(w.device) for (name, w), piece in zip(weights.items(), pieces)}
+    ### END SOLUTION
+
+
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
+    """Task 4.1. Zero the pruned weights of `model` in place and keep them zero through training.
+
+    `masks` maps a parameter's name in model.named_parameters() (e.g. "0.weight") to its bool mask.
+    The pruned entries are set to 0 now, and a gradient hook on each masked parameter
+    (Tensor.register_hook) zeroes their gradient in every backward pass from now on. With zero
+    gradients the optimizers (SGD with momentum, Adam, AdamW, with or without weight decay) leave a
+    zero weight exactly zero, as long as the optimizer holds no momentum for it from before pruning:
+    create the optimizer after apply_masks. Returns the model.
+    Raises ValueError for a name that is not a parameter of the model or a mask of the wrong shape.
+    """
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        if name not in params:
+            raise ValueError(f"{name!r} is not a parameter of the model")
+        if not isinstance(mask, torch.Tensor) or mask.shape != params[name].shape:
+            raise ValueError(f"the mask for {name!r} must be a tensor of shape {tuple(params[name].shape)}")
+    ### BEGIN SOLUTION 4.1
+    # HINT: p.register_hook(fn) calls fn(grad) in every backward pass; whatever fn returns is the gradient.
+    for name, mask in masks.items():
+        p = params[name]
+        keep = mask.to(device=p.device, dtype=torch.bool)
+        with torch.no_grad():
+            p.masked_fill_(~keep, 0)
+        p.register_hook(lambda grad, keep=keep: grad.masked_fill(~keep, 0))
+    return model
+    ### END SOLUTION
+
+
+def resized(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
+    """A new layer of `layer`'s kind and settings (Linear, or Conv2d) holding copies of `weight` and
+    `bias`; its sizes (in/out features or channels) are those of `weight`."""
+    weight = weight.detach().clone()
+    if isinstance(layer, nn.Linear):
+        new: nn.Module = nn.Linear(
+            weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device, dtype=weight.dtype
+        )
+    elif isinstance(layer, nn.Conv2d):
+        new = nn.Conv2d(
+            weight.shape[1],
+            weight.shape[0],
+            layer.kernel_size,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            bias=bias is not None,
+            padding_mode=layer.padding_mode,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
+    else:
+        raise ValueError(f"cannot resize a {type(layer).__name__}")
+    with torch.no_grad():
+        new.weight.copy_(weight)
+        if bias is not None:
+            new.bias.copy_(bias.detach())
+    return new
+
+
+def kept_neurons(weight: torch.Tensor, keep: float, norm: int = 1) -> torch.Tensor:
+    """Task 4.2. Which output neurons (channels) of a layer structured pruning keeps.
+
+    `weight` is a Linear weight (out, in) or a Conv2d weight (out, in, kh, kw); neuron i's score is the
+    L1 (norm=1) or L2 (norm=2) norm of its incoming weights, weight[i] flattened (the bias is not
+    counted). Keeps max(1, round(keep * out)) neurons, those with the largest scores; among equal
+    scores the one with the lower index is removed first. Returns their indices in increasing order
+    (an int64 tensor). Raises ValueError unless 0 < keep <= 1 and norm is 1 or 2.
+    """
+    weight = check_weight(weight)
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        raise ValueError(f"keep must be a number above 0 and at most 1, got {keep!r}")
+    if norm not in (1, 2):
+        raise ValueError(f"norm must be 1 or 2, got {norm!r}")
+    ### BEGIN SOLUTION 4.2
+    scores = torch.linalg.vector_norm(weight.flatten(1), ord=norm, dim=1)
+    n = scores.numel()
+    n_keep = max(1, round(keep * n))
+    order = torch.argsort(scores, stable=True)
+    return order[n - n_keep :].sort().values
+    ### END SOLUTION
+
+
+def prune_neurons(model: nn.Sequential, keep: float, norm: int = 1) -> nn.Sequential:
+    """Task 4.2. Structured pruning: a smaller copy of `model` without the weakest hidden neurons.
+
+    Every Linear or Conv2d layer followed later by another one is hidden: it keeps the neurons
+    (output channels) that kept_neurons(layer.weight, keep, norm) chooses, all scored on the
+    original weights, and the next Linear or Conv2d keeps only the matching inputs (after a Flatten,
+    the block of inputs that came from each kept channel). The last such layer keeps all its
+    outputs. The result has smaller shapes and fewer parameters, and its outputs equal those of the
+    original with the removed neurons' weights and biases set to zero. `model` is not changed.
+    Layers allowed: Linear, Conv2d (groups=1), Flatten, and those in PASS_THROUGH.
+    Raises ValueError for any other layer, or for a Linear followed by a Conv2d.
+    """
+    layers = list(model)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, nn.Conv2d) and layer.groups != 1:
+            raise ValueError(f"layer {i} is a grouped Conv2d: only groups=1 is supported")
+        if not isinstance(layer, (nn.Linear, nn.Conv2d, nn.Flatten, *PASS_THROUGH)):
+            raise ValueError(
+                f"layer {i} is a {type(layer).__name__}: only Linear, Conv2d, Flatten and {', '.join(t.__name__ for t in PASS_THROUGH)} are supported"
+            )
+    ### BEGIN SOLUTION 4.2
+    # HINT: choose every hidden layer's neurons on the original weights first, then cut rows, bias and the next layer's columns.
+    weighted = [i for i, layer in enumerate(layers) if isinstance(layer, (nn.Linear, nn.Conv2d))]
+    for a, b in zip(weighted, weighted[1:]):
+        if isinstance(layers[a], nn.Linear) and isinstance(layers[b], nn.Conv2d):
+            raise ValueError(f"layer {a} is a Linear followed by the Conv2d at layer {b}: not supported")
+    kept = {a: kept_neurons(layers[a].weight, keep, norm) for a in weighted[:-1]}
+    weights = {i: layers[i].weight.detach() for i in weighted}
+    biases = {i: None if layers[i].bias is None else layers[i].bias.detach() for i in weighted}
+    for a, b in zip(weighted, weighted[1:]):
+        idx = kept[a]
+        weights[a], biases[a] = weights[a][idx], None if biases[a] is None else biases[a][idx]
+        w = weights[b]
+        if isinstance(layers[a], nn.Conv2d) and isinstance(layers[b], nn.Linear):
+            channels = layers[a].out_channels
+            if w.shape[1] % channels:
+                raise ValueError(f"layer {b} has {w.shape[1]} inputs, not a multiple of the {channels} channels of layer {a}")
+            weights[b] = w.view(w.shape[0], channels, -1)[:, idx].flatten(1)
+        else:
+            weights[b] = w[:, idx]
+    new = copy.deepcopy(model)
+    for i in weighted:
+        new[i] = resized(layers[i], weights[i], biases[i])
+    return new
+    ### END SOLUTION
