@@ -164,7 +164,7 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def deep_compress(model: torch.nn.Sequential, x: torch.Tensor, y: torch.Tensor, sparsity: float = 0.92,
-                  bits: int = 4, epochs: tuple[int, int] = (10, 3), seed: int = 0) -> ModelSize:
+                  bits: int = 4, epochs: tuple[int, int] = (20, 5), seed: int = 0) -> ModelSize:
     """Compress `model` in place, trained on (x, y): global magnitude pruning of its weight
     matrices to `sparsity` and fine-tuning with the mask kept (epochs[0]), k-means sharing of each
     matrix's kept weights in 2^bits centroids and fine-tuning of the centroids by their summed
