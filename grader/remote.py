@@ -660,11 +660,15 @@ class Submission:
     def close(self) -> None:
         self.worker.stop()
 
-    def _request(self, message: contract.Request, key: str | None):
+    def _refuse_if_timed_out(self, key: str | None) -> None:
+        """A StudentError ("timeout") for what ran past the time limit earlier in this run."""
         if key is not None and key in self.timed_out:
             raise StudentError(
                 f"not run: {key} ran past the time limit in {self.timed_out[key]} and is not called again", "timeout"
             )
+
+    def _request(self, message: contract.Request, key: str | None):
+        self._refuse_if_timed_out(key)
         try:
             return self.worker.request(message, self.deadline)
         except StudentError as exc:
@@ -762,10 +766,7 @@ class Submission:
         values. The first that raises stops the batch and is raised here. A batch that runs past
         the time limit is charged to `key` (by default the one request's own)."""
         for p in pending:
-            if p.key in self.timed_out:
-                raise StudentError(
-                    f"not run: {p.key} ran past the time limit in {self.timed_out[p.key]} and is not called again", "timeout"
-                )
+            self._refuse_if_timed_out(p.key)
         key = key or " and ".join(dict.fromkeys(p.key for p in pending))
         if len(pending) == 1:
             return [self.call(pending[0].message, key)]
