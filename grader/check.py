@@ -12,7 +12,7 @@ from grader import paths
 from grader.config import Assignment, Course
 from grader.errors import CourseError
 from grader.results import RunResult, write_json
-from grader.runner import run_assignment
+from grader.runner import chosen_tasks, run_assignment
 
 
 def check(
@@ -69,11 +69,7 @@ def selection(a: Assignment, tasks: Iterable[str], select: str | None) -> tuple[
         raise CourseError("-k needs a task id or a test name")
     if tasks and not asked:
         raise CourseError("--task needs a task id, such as " + a.tasks[0].id)
-    known = [t.id for t in a.tasks]
-    for t in asked:
-        if t not in known:
-            raise CourseError(f"{a.id} has no task {t}; its tasks: {', '.join(known)}")
-    return (frozenset(asked) if asked else None), select
+    return (chosen_tasks(a, asked) if asked else None), select
 
 
 def record_progress(root: Path, result: RunResult) -> None:

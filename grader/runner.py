@@ -219,6 +219,17 @@ def grading_bound(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
+def chosen_tasks(assignment: Assignment, tasks: Iterable[str]) -> frozenset[str]:
+    """`tasks` as a set of the assignment's task ids; the first id it does not have (in the order
+    given) is a CourseError that lists the ones it has."""
+    tasks = list(tasks)
+    known = [t.id for t in assignment.tasks]
+    for t in tasks:
+        if t not in known:
+            raise CourseError(f"{assignment.id} has no task {t}; its tasks: {', '.join(known)}")
+    return frozenset(tasks)
+
+
 def describe_selection(tasks: frozenset[str] | None, select: str | None) -> str:
     """What a selection asked for, in the learner's words: "task 1.1", "tasks 1.5, 1.6 and -k 'x'"."""
     parts = []
@@ -290,9 +301,7 @@ def run_folder(
     seeded_only: bool = False,
     tasks: Iterable[str] | None = None,
 ) -> RunResult:
-    chosen = None if tasks is None else frozenset(tasks)
-    if chosen is not None and (unknown := sorted(chosen - {t.id for t in assignment.tasks}, key=task_key)):
-        raise CourseError(f"{assignment.id} has no task {unknown[0]}; its tasks: {', '.join(t.id for t in assignment.tasks)}")
+    chosen = None if tasks is None else chosen_tasks(assignment, tasks)
     present = [m for m in assignment.modules if (submission_dir / f"{m}.py").is_file()]
     if not present:
         files = ", ".join(f"{m}.py" for m in assignment.modules)
