@@ -17,9 +17,16 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from grader import sandbox  # noqa: E402
 from grader.config import load_course  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Both isolation paths, for tests parametrized over them: bubblewrap's is skipped where it is missing.
+ISOLATIONS = [
+    "limits",
+    pytest.param("bwrap", marks=pytest.mark.skipif(not sandbox.bwrap_path(), reason="bubblewrap is not installed")),
+]
 
 # The assignments course.yaml marks `status: built`, in course order: tests that cover every
 # assignment take them from here, so an assignment is covered the day it is built.

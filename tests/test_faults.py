@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
 from grader.batch import class_lock, finished, grade, student_dir
 from grader.runner import grading_bound, run_assignment
 from grader.errors import StudentError
+from tests.conftest import ISOLATIONS
 
 NAMES = ("ada", "bob", "cy", "dee", "eve")
 
@@ -74,10 +74,8 @@ def wait_until(predicate, seconds: float) -> bool:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="parent-death signals are Linux's")
-@pytest.mark.parametrize("isolation", ["bwrap", "limits"])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_killing_course_grade_alone_leaves_no_process_behind(course, class_dir, tmp_path, isolation):
-    if isolation == "bwrap" and not sandbox.bwrap_path():
-        pytest.skip("bubblewrap is not installed")
     script = textwrap.dedent(f"""
         from pathlib import Path
         from grader.config import load_course

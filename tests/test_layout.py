@@ -17,7 +17,7 @@ import pytest
 from grader import paths
 from grader.config import load_course
 from grader.remote import Submission
-from tests.conftest import ROOT
+from tests.conftest import ISOLATIONS, ROOT
 
 WORKER = paths.PACKAGE / "worker"
 OUTSIDE_LIBRARIES = {"numpy", "torch"}  # all a worker-side module may import beyond the standard library
@@ -70,14 +70,10 @@ def files_seen():
 """
 
 
-@pytest.mark.parametrize("isolation", ["limits", "bwrap"])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_a_worker_holds_no_grading_side_module_suite_or_solution(tmp_path, isolation):
     """For every built assignment: after its drivers are loaded, a worker process has imported
     grader.worker's modules (and its drivers) and nothing else of the package."""
-    from grader import sandbox
-
-    if isolation == "bwrap" and not sandbox.bwrap_path():
-        pytest.skip("bubblewrap is not installed")
     course = load_course(ROOT)
     for a in course.assignments:
         if not a.built:

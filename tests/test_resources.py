@@ -17,6 +17,7 @@ from grader.worker import protocol
 from grader.config import Limits
 from grader.remote import Submission
 from grader.errors import StudentError
+from tests.conftest import ISOLATIONS
 
 MB = 1024 * 1024
 
@@ -66,10 +67,6 @@ def spin():
         pass
 '''
 
-ISOLATIONS = [
-    "limits",
-    pytest.param("bwrap", marks=pytest.mark.skipif(not sandbox.bwrap_path(), reason="bubblewrap is not installed")),
-]
 
 
 @pytest.fixture

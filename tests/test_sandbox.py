@@ -12,6 +12,7 @@ from grader.worker import confine
 from grader.config import Limits
 from grader.remote import Submission
 from grader.errors import StudentError
+from tests.conftest import ISOLATIONS
 
 PROBE = '''
 import os, socket
@@ -55,10 +56,8 @@ def start(path, isolation):
     return sub, sub.module("probe")
 
 
-@pytest.mark.parametrize("isolation", ["limits", "bwrap"])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_no_processes_no_sockets_no_limit_raising(probe, isolation):
-    if isolation == "bwrap" and not sandbox.bwrap_path():
-        pytest.skip("bubblewrap is not installed")
     sub, p = start(probe, isolation)
     try:
         with pytest.raises(StudentError, match="PermissionError"):
@@ -130,10 +129,8 @@ def test_without_libseccomp_no_filter_is_claimed():
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="/proc/PID/mem is Linux's")
-@pytest.mark.parametrize("isolation", ["limits", "bwrap"])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_the_worker_cannot_touch_the_grading_process_memory(tmp_path, isolation):
-    if isolation == "bwrap" and not sandbox.bwrap_path():
-        pytest.skip("bubblewrap is not installed")
     (tmp_path / "reach.py").write_text(
         "import os\n"
         "def grader_memory(pid):\n"

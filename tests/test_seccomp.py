@@ -16,21 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
 from grader.worker import confine
 from grader.config import Limits
 from grader.remote import Submission
 from grader.errors import StudentError
+from tests.conftest import ISOLATIONS
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or platform.machine() != "x86_64",
     reason="the probes issue x86-64 machine code and x86-64 system-call numbers",
 )
 
-ISOLATIONS = [
-    "limits",
-    pytest.param("bwrap", marks=pytest.mark.skipif(not sandbox.bwrap_path(), reason="bubblewrap is not installed")),
-]
 
 # x86-64 machine code, each ending in `ret`; what rax holds is the function's result
 CODE = {

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader import sandbox
 from grader.remote import Submission
 from grader.worker.contract import Limits
+from tests.conftest import ISOLATIONS
 
 LIMITS = Limits(wall_s=10)
 
@@ -69,10 +69,8 @@ def report():
 '''
 
 
-@pytest.mark.parametrize("isolation", ["limits", "bwrap"])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_the_next_student_in_a_warm_worker_finds_nothing_of_the_last(tmp_path, isolation):
-    if isolation == "bwrap" and not sandbox.bwrap_path():
-        pytest.skip("bubblewrap is not installed")
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
@@ -116,12 +114,10 @@ def test_the_next_student_in_a_warm_worker_finds_nothing_of_the_last(tmp_path, i
     assert not got["sigterm_ignored"] and not got["first_loaded"], got
 
 
-@pytest.mark.parametrize("isolation", ["limits", "bwrap"])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_a_worker_that_crashes_or_hangs_leaves_the_parent_warm(tmp_path, isolation):
     """A worker killed for its time limit, or dead by its own hand, is reaped by the parent; the
     next fork works and reports the right cause."""
-    if isolation == "bwrap" and not sandbox.bwrap_path():
-        pytest.skip("bubblewrap is not installed")
     (tmp_path / "bad.py").write_text(
         "import os, time\n"
         "def hang():\n    while True:\n        pass\n"
