@@ -434,7 +434,7 @@ def _held_out(course: Course) -> tuple[dict[str, str], list[tuple[str, str]]]:
     for path in files:
         data = path.read_bytes()
         name = path.relative_to(course.root).as_posix()
-        digests[hashlib.sha256(data).hexdigest()] = name
+        digests[_sha256(data)] = name
         if "heldout" in path.parts and path.suffix == ".txt":
             text = data.decode("utf-8", "replace")
             snippets += [(name, text[i : i + 200]) for i in range(0, max(1, len(text) - 200), 400)]
@@ -465,7 +465,7 @@ def scan_for_leaks(course: Course, out: Path) -> list[str]:
         if not path.is_file():
             continue
         data = path.read_bytes()
-        same = digests.get(hashlib.sha256(data).hexdigest())
+        same = digests.get(_sha256(data))
         if same and rel not in generated:
             leaks.append(f"{rel}: holds the bytes of {same}")
         if path.suffix not in (".py", ".md", ".txt", ".json", ".yaml", ".toml", ".ipynb", ".csv"):
