@@ -17,6 +17,7 @@ An assignment `<id>` is its course.yaml entry and these folders (docs/adding-an-
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -95,6 +96,13 @@ def module_from_file(name: str, path: Path) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@functools.cache
+def solution_module(folder: str, name: str) -> ModuleType:
+    """solutions/<folder>/<name>.py as a module of its own (not the student's), for hidden suites
+    (the instructor's copy only)."""
+    return module_from_file(f"_{folder}_solution_{name}", course_root() / "solutions" / folder / f"{name}.py")
 
 
 def workspace_state(root: Path) -> Path:

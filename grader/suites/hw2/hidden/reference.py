@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cache
-
-from grader.paths import course_root, module_from_file
+from grader.paths import solution_module
 
 
-@cache
 def solution(name: str):
     """solutions/hw2/<name>.py as a module of its own (not the student's)."""
-    return module_from_file(f"_hw2_solution_{name}", course_root() / "solutions" / "hw2" / f"{name}.py")
+    return solution_module("hw2", name)
 
 
 def reference_outputs(params: dict, ys: list, setpoints: dict) -> list[float]:
