@@ -171,7 +171,7 @@ class ParentProcess:
             "startup": str(self.inside(self.scratch / "startup.txt")),
         }
         try:
-            protocol.send(self.sock, request)
+            protocol.send(self.sock, request, time.monotonic() + 60)
             socket.send_fds(self.sock, [b"F"], [theirs.fileno()])
             reply = protocol.recv(self.sock, time.monotonic() + 60)
         finally:
@@ -476,7 +476,7 @@ class Worker:
             self.start()
         assert self.sock is not None
         try:
-            protocol.send(self.sock, message)
+            protocol.send(self.sock, message, deadline)  # a large request waits for the worker to read it, up to the deadline
             reply = protocol.recv(self.sock, deadline, self.limits.reply_mb * MB, self.check_resources)
         except TimeoutError:
             self.stop()

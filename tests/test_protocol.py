@@ -93,3 +93,26 @@ def test_what_waiting_raises_ends_the_wait():
 
         with pytest.raises(RuntimeError, match="over a limit"):
             protocol.recv(right, None, waiting=over)
+
+
+def test_a_large_message_after_a_wait_is_sent_within_its_deadline_not_the_last_wait_slice():
+    """recv with `waiting` leaves the socket's timeout at a wait slice (25 ms); a message larger
+    than the socket's buffers, to a reader that takes longer than that to start reading (a busy
+    worker), must still go through when the deadline allows it."""
+    import threading
+    import time
+
+    left, right = socket.socketpair()
+    with left, right:
+        protocol.send(right, "ready")
+        assert protocol.recv(left, time.monotonic() + 1, waiting=lambda: None) == "ready"
+        array = np.arange(3_000_000, dtype=np.float32)
+        big = protocol.encode(array)  # 16 MB as a frame
+        got = []
+        reader = threading.Thread(target=lambda: (time.sleep(0.3), got.append(protocol.recv(right, time.monotonic() + 10))))
+        reader.start()
+        protocol.send(left, big, time.monotonic() + 10)
+        reader.join()
+        assert np.array_equal(protocol.decode(got[0]), array)
+        with pytest.raises(TimeoutError):
+            protocol.send(left, big, time.monotonic() + 0.2)  # nobody reads: the deadline ends the send

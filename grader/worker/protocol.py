@@ -196,10 +196,18 @@ def _decode_tensor(value: dict):
     return torch.from_numpy(array)
 
 
-def send(sock: socket.socket, message: Any) -> None:
+def send(sock: socket.socket, message: Any, deadline: float | None = None) -> None:
+    """One message, whole. With a `deadline` (a `time.monotonic()` value) the send may wait for the
+    reader until then (TimeoutError after); without, it waits as long as the socket's own timeout,
+    which a `recv` leaves at its last wait: a large message needs the deadline."""
     body = json.dumps(message, allow_nan=True, separators=(",", ":")).encode("utf-8")
     if len(body) > MAX_MESSAGE:
         raise ProtocolError(f"message of {len(body)} bytes exceeds {MAX_MESSAGE}")
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        sock.settimeout(left)
     sock.sendall(_HEADER.pack(len(body)) + body)
 
 
