@@ -593,8 +593,8 @@ def _student_error(error: dict, modules: list[str]) -> StudentError:
         return StudentError(f"{t}{at}: {message}", "syntax", t, mro, where)
     if t == "NotImplementedError":
         return StudentError(message or f"NotImplementedError{at}", "not-implemented", t, mro, where)
-    if t == "MemoryError":
-        return StudentError(f"MemoryError{at}: the worker hit its memory limit", "limit", t, mro, where)
+    if t == "MemoryError" or (t == "RuntimeError" and "can't allocate memory" in message):  # torch's allocator says it so
+        return StudentError(f"{t}{at}: the worker hit its memory limit", "limit", t, mro, where)
     if t in ("SystemExit", "KeyboardInterrupt"):
         return StudentError(f"{t}{at}: your code tried to exit", "crash", t, mro, where)
     return StudentError(f"{t}{at}: {message}", "error", t, mro, where, str(error.get("traceback", "")))

@@ -89,3 +89,13 @@ def test_a_folder_of_modules_keeps_its_file_and_line(course, tmp_path):
     result = run_assignment(course, "hw1", folder, select="test_fair_coin_has_one_bit")
     (test,) = result.tests
     assert "NameError at information.py:4: name 'totl' is not defined" in test.feedback, test.feedback
+
+
+def test_running_out_of_memory_is_a_limit_however_it_is_said():
+    """Python says MemoryError; torch's CPU allocator raises a RuntimeError that says it in words."""
+    torch_says = "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 4000000000 bytes."
+    for t, message in (("MemoryError", ""), ("RuntimeError", torch_says)):
+        err = _student_error({"type": t, "message": message, "where": "compress.py:9"}, ["compress"])
+        assert err.cause == "limit" and "memory limit" in str(err), (t, str(err), err.cause)
+    other = _student_error({"type": "RuntimeError", "message": "shape mismatch", "where": "compress.py:9"}, ["compress"])
+    assert other.cause == "error"
