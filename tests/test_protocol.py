@@ -30,6 +30,9 @@ def test_arrays_and_tensors_keep_dtype_and_shape():
     for t in (torch.randn(2, 3), torch.randn(4).to(torch.bfloat16), torch.nn.Parameter(torch.ones(2))):
         u = round_trip(t)
         assert type(u) is torch.Tensor and u.dtype == t.dtype and torch.equal(u, t.detach())
+    for zero_dim in (torch.tensor(2.5), torch.tensor(3), np.array(1.5)):  # a loss, a count: a scalar stays 0-dim
+        u = round_trip(zero_dim)
+        assert type(u) is type(zero_dim) and u.shape == () and u == zero_dim, (zero_dim, u)
 
 
 def test_objects_that_claim_equality_do_not_pass_as_numbers():

@@ -85,7 +85,7 @@ def _is_tensor(value) -> bool:
 
 def _array(a, tag: str, dtype: str | None = None) -> dict:
     np = _numpy()
-    a = np.ascontiguousarray(a)
+    a = np.ascontiguousarray(a).reshape(np.shape(a))  # ascontiguousarray makes a 0-dim array 1-dim
     return {
         tag: a.dtype.str,
         "shape": list(a.shape),
