@@ -258,7 +258,7 @@ def _grade_locked(
     # they never run student code (their workers do), so one process may grade many students.
     import grader.runner  # (loaded once here, inherited by every forked grading process)
 
-    grader.runner.preload(a)
+    grader.runner.preload(a, trial)
 
     # Grading processes run beside each other and beside their workers: one thread each, or
     # OpenMP's spinning threads starve everything else (10x slower on two cores).

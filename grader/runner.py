@@ -174,16 +174,21 @@ class GradingPlugin:
         return [t for t, _ in ranked]
 
 
-def preload(assignment: Assignment) -> None:
+def preload(assignment: Assignment, trial: int = 0) -> None:
     """Import the assignment's heavy libraries (course.yaml `preload`, what its workers import
     before any fork) on the grading side too, where its suites use them: once in the process that
     grading processes are forked from, instead of in each at its first test (torch._dynamo, which
-    the first torch.optim step imports, takes about a second)."""
+    the first torch.optim step imports, takes about a second). Then the suite's own `warm(seed_of)`
+    (grader/suites/<id>/warm.py, optional) computes here what every submission's grading would
+    compute alike (hw4's float32 network), with `seed_of(name)` the seeds of this trial."""
     for name in assignment.preload:
         try:
             importlib.import_module(name)
         except ImportError:
             pass  # the suite that needs it says so when it is collected
+    module = paths.suite_module(assignment, "warm")
+    if module is not None:
+        module.warm(lambda name: test_seed(name, trial))
 
 
 def grading_seconds(assignment: Assignment) -> float:

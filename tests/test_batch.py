@@ -82,3 +82,19 @@ def test_regrading_gives_the_same_scores_and_a_forged_report_is_regraded(course,
         after = json.loads((student_dir(out, n) / "result.json").read_text())
         assert [(t["nodeid"], t["points"], t["feedback"]) for t in after["tests"]] == \
                [(t["nodeid"], t["points"], t["feedback"]) for t in before["tests"]]
+
+
+def test_preload_runs_the_suites_warm_hook_with_the_trials_seeds(course, monkeypatch):
+    """A suite's warm.py computes, once before grading processes fork, what every submission's
+    grading computes alike; it gets the seeds that trial's tests get (course audit --seeds)."""
+    import types
+
+    from grader import paths, runner
+
+    seen = []
+    hook = types.SimpleNamespace(warm=lambda seed_of: seen.append(seed_of("task 4.7: a shared run")))
+    monkeypatch.setattr(paths, "suite_module", lambda a, name: hook if name == "warm" else None)
+    for trial in (0, 1):
+        runner.preload(course.assignment("hw3"), trial)
+    assert seen == [runner.test_seed("task 4.7: a shared run", 0), runner.test_seed("task 4.7: a shared run", 1)]
+    assert seen[0] != seen[1]
