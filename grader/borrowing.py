@@ -11,6 +11,7 @@ module-level code, a loaded package with no use in the source) costs every task.
 from __future__ import annotations
 
 import ast
+import weakref
 from dataclasses import dataclass
 
 from grader.assertions import BORROWED_LINES, borrowed
@@ -141,16 +142,19 @@ def findings_by_symbol(submission, rule: Rule) -> dict[str, list[str]]:
     return out
 
 
-def enforce(request, submission, cache: dict, rule: Rule) -> None:
+_FOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # submission -> its findings
+
+
+def enforce(request, submission, rule: Rule) -> None:
     """Fail the running test if its task's code uses what `rule` forbids. A test marked
     `uses(*names)` is judged by those names' code instead of its task's (an experiment that runs the
-    student's optimizer). `cache` keeps the findings for the session: computed on first use, after
-    the first test began, so the worker runs under its limits."""
+    student's optimizer). The findings are computed once per submission, on first use, after the
+    first test began, so the worker runs under its limits."""
     if getattr(submission, "worker", None) is None:  # not a graded worker (the project's own in-process tests)
         return
-    if "found" not in cache:
-        cache["found"] = findings_by_symbol(submission, rule)
-    found = cache["found"]
+    if submission not in _FOUND:
+        _FOUND[submission] = findings_by_symbol(submission, rule)
+    found = _FOUND[submission]
     if not found:
         return
     marker = request.node.get_closest_marker("uses")

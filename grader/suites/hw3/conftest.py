@@ -93,14 +93,8 @@ def digits():
     return digit_features()
 
 
-@pytest.fixture(scope="session")
-def _borrowed_by_symbol(submission) -> dict:
-    """Computed on first use (after the first test began, so the worker runs under its limits)."""
-    return {}
-
-
 @pytest.fixture(autouse=True)
-def no_borrowed_optimizers(request, submission, _borrowed_by_symbol, _course_test):
+def no_borrowed_optimizers(request, submission, _course_test):
     """Fail a test whose task's code (or, in task 3.5, whose optimizer) uses what the rule forbids."""
-    enforce(request, submission, _borrowed_by_symbol, RULES)
+    enforce(request, submission, RULES)
     yield
