@@ -40,8 +40,8 @@ def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Task 4.1. The mask that prunes the round(sparsity * n) entries of `weight` smallest in |w|.
 
     Returns a bool tensor of weight's shape (True = kept) with exactly round(sparsity * n) False
-    entries, n = weight.numel(). Ties: among entries of equal |w|, the one with the lower flat index
-    (row-major order, as weight.flatten()) is pruned first.
+    entries, n = weight.numel(). Ties among equal |w| may be broken any way (a stable sort prunes
+    the lower flat index, in row-major order as weight.flatten(), first).
     """
     sparsity = check_sparsity(sparsity)
     weight = check_weight(weight)
@@ -60,8 +60,8 @@ def global_masks(weights: dict[str, torch.Tensor], sparsity: float) -> dict[str,
 
     The round(sparsity * N) entries smallest in |w| among all N entries of all tensors are pruned,
     wherever they are; each layer ends with its own sparsity. Returns {name: bool mask of that
-    tensor's shape}, with the same keys in the same order. Ties: entries are ranked as in the
-    concatenation of the flattened tensors in the dict's order, and the earlier one is pruned first.
+    tensor's shape}, with the same keys in the same order. Ties may be broken any way (a stable sort of
+    the concatenated flattened tensors, in the dict's order, prunes the earlier first).
     """
     sparsity = check_sparsity(sparsity)
     if not weights:
@@ -144,7 +144,7 @@ def kept_neurons(weight: torch.Tensor, keep: float, norm: int = 1) -> torch.Tens
     `weight` is a Linear weight (out, in) or a Conv2d weight (out, in, kh, kw); neuron i's score is the
     L1 (norm=1) or L2 (norm=2) norm of its incoming weights, weight[i] flattened (the bias is not
     counted). Keeps max(1, round(keep * out)) neurons, those with the largest scores; among equal
-    scores the one with the lower index is removed first. Returns their indices in increasing order
+    scores any may be removed (a stable sort removes the lower index first). Returns their indices in increasing order
     (an int64 tensor). Raises ValueError unless 0 < keep <= 1 and norm is 1 or 2.
     """
     weight = check_weight(weight)

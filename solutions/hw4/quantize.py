@@ -7,8 +7,9 @@ Affine quantization with b bits maps a real x to an integer q and back (Jacob et
 
 - integer range: asymmetric [qmin, qmax] = [0, 2^b - 1]; symmetric [-(2^(b-1) - 1), 2^(b-1) - 1]
   (the restricted range, one level fewer than the signed type holds, so that it is symmetric about 0);
-- round: to the nearest integer, halves to even (torch.round, as torch's quantization kernels do);
-  1 / scale is computed first, in float32, and x multiplied by it, as torch does;
+- round: to the nearest integer; where x / scale (+ zero_point) is within float32 round-off of a half,
+  either neighbour is accepted. torch's kernels do this: 1 / scale first, in float32,
+  x multiplied by it, and halves to even (torch.round);
 - scale and zero_point, from the tensor's range (torch.ao.quantization.MinMaxObserver's rule):
   lo = min(min(x), 0), hi = max(max(x), 0) (the range always holds 0, so 0 is represented exactly);
   asymmetric: scale = (hi - lo) / (qmax - qmin), zero_point = clamp(qmin - round(lo / scale), qmin, qmax);
@@ -138,8 +139,8 @@ def kmeans_share(weight: torch.Tensor, bits: int, iters: int = 20) -> tuple[torc
 
     1. the k centroids start evenly spaced from min(weight) to max(weight), both included (linear
        initialisation: torch.linspace);
-    2. each weight is assigned the index of its nearest centroid (|w - c| smallest; a tie goes to
-       the lower index);
+    2. each weight is assigned the index of its nearest centroid (|w - c| smallest; at a tie
+       either index is accepted; argmin takes the lower);
     3. then, `iters` times, or until no assignment changes: every centroid moves to the mean of the
        weights assigned to it (a centroid with no weight stays where it is), and step 2 is repeated.
     Returns (codebook, indices): a float32 tensor (k,) and an int64 tensor of weight's shape, each
