@@ -188,3 +188,24 @@ def test_autograde_of_an_untouched_release_warns_of_no_changed_checksum(tmp_path
     nb = json.loads((tmp_path / "autograded" / "untouched" / "hw1" / "hw1.ipynb").read_text())
     printed = "".join(cell_source({"source": o.get("text", "")}) for c in cells(nb, "tests_1_1") for o in c["outputs"])
     assert "[public, hidden tests]" in printed and "(hidden)" in printed, printed  # autograde still runs them
+
+
+def test_hw4_notebook_autogrades_to_the_points_course_grade_gives(course_dir, tmp_path):
+    """hw4's four modules live in one notebook (deep_compress imports prune and quantize by name from
+    it); a mistake in one task loses that task alone, in nbgrader as in `course grade`."""
+    nbgrader(course_dir, "generate_assignment", "hw4")
+    wrong, _ = load_variants(load_course(ROOT).assignment("hw4"))
+    t2 = next(v for v in wrong if v.name == "kl_without_T2")
+    submit(course_dir, "hw4", "frank", with_edit(solved(course_dir, "hw4"), t2.old, t2.new))
+    nbgrader(course_dir, "autograde", "hw4")
+    nbgrader(course_dir, "export")
+    with (course_dir / "grades.csv").open() as f:
+        exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f) if row["assignment"] == "hw4"}
+
+    import shutil
+
+    shutil.copytree(course_dir / "submitted" / "frank", tmp_path / "submitted" / "frank")
+    grade(load_course(ROOT), "hw4", tmp_path / "submitted", tmp_path / "graded", jobs=1)
+    result = json.loads((tmp_path / "graded" / "students" / "frank" / "result.json").read_text())
+    assert {t["id"] for t in result["tasks"] if t["points"] < t["max_points"]} == set(t2.loses)
+    assert exported == pytest.approx({"frank": result["score"]}, abs=0.01), (exported, result["score"])
