@@ -37,22 +37,6 @@ WRONG_DISTILL = [
         says="teacher not softened by T",
     ),
     Variant(
-        "kl_summed_over_the_batch",
-        "distill.py",
-        KL,
-        KL.replace(".sum(dim=1).mean()", ".sum()"),
-        ("4.6",),
-        says="summed over the batch",
-    ),
-    Variant(
-        "alpha_swapped",
-        "distill.py",
-        LOSS,
-        "    return (1 - alpha) * T**2 * kl + alpha * F.cross_entropy(student_logits, labels)\n",
-        ("4.6",),
-        says="alpha and 1 − alpha swapped",
-    ),
-    Variant(
         "gradient_into_the_teacher",
         "distill.py",
         TEACHER,
@@ -62,32 +46,12 @@ WRONG_DISTILL = [
     ),
 ]
 
-CORRECT_DISTILL = [
-    Variant(
-        "kl_from_two_log_softmaxes",
-        "distill.py",
-        KL,
-        "    log_p = F.log_softmax(teacher_logits.detach() / T, dim=1)\n    kl = (log_p.exp() * (log_p - log_q)).sum() / len(log_q)\n",
-    ),
-]
+CORRECT_DISTILL = []
 
-SIZE = "    return LayerSize(options[form], values, entries * FLOAT_BITS, form)\n"
 VALUES = "    values = min(kept * bits, huffman_bits(indices.flatten().to(torch.int64), bits))\n"
-TABLE = "    return sum(counts[s] * lengths[s] for s in counts) + len(counts) * (symbol_bits + LENGTH_BITS)\n"
 
 WRONG_COMPRESS = [
-    Variant(
-        "positions_left_out", "compress.py", SIZE, SIZE.replace("options[form]", "0"), ("4.7",), says="positions are left out"
-    ),
     Variant("indices_not_counted", "compress.py", VALUES, "    values = 0\n", ("4.7",), says="indices are not counted"),
-    Variant(
-        "code_table_not_counted",
-        "compress.py",
-        TABLE,
-        "    return sum(counts[s] * lengths[s] for s in counts)\n",
-        ("4.7",),
-        says="code table is not counted",
-    ),
     Variant(
         "first_gap_minus_zero",
         "compress.py",
@@ -112,14 +76,6 @@ WRONG_COMPRESS = [
         ("4.7",),
         says="masked fine-tuning",
     ),
-    Variant(
-        "biases_not_counted",
-        "compress.py",
-        "    size = ModelSize(dense=sum(p.numel() for n, p in model.named_parameters() if n not in weights))\n",
-        "    size = ModelSize()\n",
-        ("4.7",),
-        says="under-reports",
-    ),
 ]
 
 CORRECT_COMPRESS = [
@@ -128,12 +84,6 @@ CORRECT_COMPRESS = [
         "compress.py",
         "        heapq.heappush(heap, (c1 + c2, order, a + b))\n",
         "        heapq.heappush(heap, (c1 + c2, -order, a + b))\n",
-    ),
-    Variant(
-        "gaps_by_slicing",
-        "compress.py",
-        "    return torch.diff(positions, prepend=torch.tensor([-1]))\n",
-        "    return torch.cat([positions[:1] + 1, positions[1:] - positions[:-1]])\n",
     ),
 ]
 

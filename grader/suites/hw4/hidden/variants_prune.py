@@ -17,13 +17,6 @@ MAGNITUDE_SELECTION = (
     "    mask = torch.ones(weight.numel(), dtype=torch.bool, device=weight.device)\n"
     "    mask[order[:k]] = False\n"
 )
-GLOBAL_BODY = (
-    "    scores = torch.cat([w.abs().flatten() for w in weights.values()])\n"
-    "    k = round(sparsity * scores.numel())\n"
-    "    order = torch.argsort(scores, stable=True)\n"
-    "    flat = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)\n"
-    "    flat[order[:k]] = False\n"
-)
 HOOK = "        p.register_hook(lambda grad, keep=keep: grad.masked_fill(~keep, 0))\n"
 KEPT_SELECTION = "    order = torch.argsort(scores, stable=True)\n    return order[n - n_keep :].sort().values\n"
 FLATTEN_COLUMNS = "            weights[b] = w.view(w.shape[0], channels, -1)[:, idx].flatten(1)\n"
@@ -46,14 +39,6 @@ WRONG = [
         ("4.1",),
         says="the largest |w| were pruned",
     ),
-    Variant(
-        "mask_ranks_signed_values",
-        "prune.py",
-        "    order = torch.argsort(weight.abs().flatten(), stable=True)\n",
-        "    order = torch.argsort(weight.flatten(), stable=True)\n",
-        ("4.1",),
-        says="ranked by w, not |w|",
-    ),
     # 4.1 apply_masks
     Variant(
         "apply_masks_without_hook",
@@ -70,14 +55,6 @@ WRONG = [
         "    order = torch.argsort(scores, stable=True)\n    return order[:n_keep].sort().values\n",
         ("4.2",),
         says="the smallest scores",
-    ),
-    Variant(
-        "kept_neurons_always_l2",
-        "prune.py",
-        "ord=norm, dim=1)",
-        "ord=2, dim=1)",
-        ("4.2",),
-        says="the L2 norm chooses",
     ),
     Variant(
         "prune_neurons_flatten_one_column_per_channel",
@@ -105,18 +82,6 @@ CORRECT = [
         "    order = torch.argsort(weight.abs().flatten(), descending=True, stable=True)\n"
         "    mask = torch.zeros(weight.numel(), dtype=torch.bool, device=weight.device)\n"
         "    mask[order[: weight.numel() - k]] = True\n",
-    ),
-    Variant(
-        "mask_by_kthvalue_threshold_random_ties",
-        "prune.py",
-        MAGNITUDE_SELECTION,
-        "    a = weight.abs().flatten()\n"
-        "    mask = torch.ones(weight.numel(), dtype=torch.bool, device=weight.device)\n"
-        "    if k:\n"
-        "        t = torch.kthvalue(a, k).values\n"
-        "        mask[a < t] = False\n"
-        "        ties = (a == t).nonzero().flatten()\n"
-        "        mask[ties[torch.randperm(ties.numel())[: k - int((a < t).sum())]]] = False\n",
     ),
     Variant(
         "kept_neurons_topk_any_ties",

@@ -10,9 +10,7 @@ from grader.audit import Variant
 
 FILE = "quantize.py"
 ZERO_POINT = "    zero_point = (qmin - torch.round(lo / scale)).to(torch.int64).clamp(qmin, qmax)\n"
-ASYMMETRIC_SCALE = "    scale = ((hi - lo) / (qmax - qmin)).clamp(min=EPS)\n"
 QUANTIZE = "    q = torch.round(x * (1.0 / scale)) + zero_point\n    return q.clamp(qmin, qmax).to(torch.int64)\n"
-DEQUANTIZE = "    return (q.to(torch.int64) - zero_point).to(torch.float32) * scale\n"
 INIT = "    codebook = torch.linspace(float(w.min()), float(w.max()), k, dtype=torch.float32, device=w.device)\n"
 UPDATE = "        codebook = torch.where(counts > 0, sums / counts.clamp(min=1), codebook)\n"
 GRADIENTS = (
@@ -41,14 +39,6 @@ WRONG = [
         says="the range must hold 0",
     ),
     Variant(
-        "asymmetric_scale_from_abs_max",
-        FILE,
-        ASYMMETRIC_SCALE,
-        "    scale = (torch.maximum(-lo, hi) / ((qmax - qmin) / 2)).clamp(min=EPS)\n",
-        ("4.3",),
-        says="that is an abs-max scale",
-    ),
-    Variant(
         "per_channel_uses_the_whole_tensor",
         FILE,
         "        lo, hi = rows.min(dim=1).values, rows.max(dim=1).values\n",
@@ -64,14 +54,6 @@ WRONG = [
         "    return q.clamp(-(2 ** (bits - 1)) if symmetric else qmin, qmax).to(torch.int64)\n",
         ("4.3",),
         says="one level too many",
-    ),
-    Variant(
-        "dequantize_forgets_zero_point",
-        FILE,
-        DEQUANTIZE,
-        "    return q.to(torch.float32) * scale\n",
-        ("4.3",),
-        says="dequantize forgot the zero point",
     ),
     # 4.4 kmeans_share, centroid_gradients
     Variant(
@@ -107,14 +89,6 @@ WRONG = [
         "    return values.to(x.dtype) + (x - x.detach())\n",
         ("4.5",),
         says="the gradient passes everywhere",
-    ),
-    Variant(
-        "ste_zero_gradient",
-        FILE,
-        STE,
-        "    return values.to(x.dtype) + 0 * x\n",
-        ("4.5",),
-        says="the gradient is 0 everywhere",
     ),
 ]
 
