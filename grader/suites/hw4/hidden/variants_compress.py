@@ -46,7 +46,7 @@ WRONG_DISTILL = [
     ),
 ]
 
-CORRECT_DISTILL = []
+CORRECT_DISTILL: list[Variant] = []
 
 VALUES = "    values = min(kept * bits, huffman_bits(indices.flatten().to(torch.int64), bits))\n"
 
