@@ -129,7 +129,9 @@ def _numpy(value):
 BORROWED_LINES = 50  # source lines `borrowed` names per module, at most
 
 
-def borrowed(submission, banned: tuple[str, ...], allowed: tuple[str, ...] = ()) -> dict[str, list[str]]:
+def borrowed(
+    submission, banned: tuple[str, ...], allowed: tuple[str, ...] = (), methods: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
     """Where the submission uses what the assignment re-implements, by student module:
     {"optimizers": ["class Adam derives from torch.optim.adam.Adam", ...]}.
 
@@ -137,6 +139,8 @@ def borrowed(submission, banned: tuple[str, ...], allowed: tuple[str, ...] = ())
     banned when it is or lies under a banned one and not under an allowed one. Two witnesses, so that
     neither alone must be trusted: the source read here (imports and dotted names, aliases
     followed) and the worker's report of what was loaded and what each class derives from.
+    `methods` are names whose call on anything is banned as well (`scores.softmax(-1)`, a tensor's
+    method, which no import names), except on `self` where the module defines that name.
     """
     import ast
 
@@ -185,6 +189,12 @@ def borrowed(submission, banned: tuple[str, ...], allowed: tuple[str, ...] = ())
                 and id(node) not in inner
             ):
                 notes.append(f"{module}.py line {node.lineno} uses {aliases[node.id]}")
+        own = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods:
+                on_self = isinstance(node.func.value, ast.Name) and node.func.value.id == "self"
+                if not (on_self and node.func.attr in own):
+                    notes.append(f"{module}.py line {node.lineno} calls .{node.func.attr}()")
         if notes:
             found[module] = sorted(set(notes), key=notes.index)[:BORROWED_LINES]
     try:

@@ -21,13 +21,15 @@ EVERYTHING = "*"  # a finding that no single task's code explains
 
 @dataclass(frozen=True)
 class Rule:
-    """What an assignment may not use: `banned` dotted names (minus those under `allowed`), the
-    tasks of the student's top-level names (`task_of`), and the sentence the feedback quotes."""
+    """What an assignment may not use: `banned` dotted names (minus those under `allowed`) and
+    `methods` called on anything, the tasks of the student's top-level names (`task_of`), and the
+    sentence the feedback quotes."""
 
     banned: tuple[str, ...]
     allowed: tuple[str, ...]
     task_of: dict[str, str]
     text: str
+    methods: tuple[str, ...] = ()  # names whose call on anything is banned too (a tensor's .softmax())
 
 
 def _names_in(node: ast.AST) -> set[str]:
@@ -123,7 +125,7 @@ def attribute(
 
 def findings_by_symbol(submission, rule: Rule) -> dict[str, list[str]]:
     """Every finding of `borrowed` on the submission, by the task symbol (or EVERYTHING) it costs."""
-    report = borrowed(submission, rule.banned, rule.allowed)
+    report = borrowed(submission, rule.banned, rule.allowed, rule.methods)
     loaded = report.pop("", [])
     packages = {f.split()[-1].split(".")[0] for fs in report.values() for f in fs if _line_finding(f)}
     out: dict[str, list[str]] = {}
