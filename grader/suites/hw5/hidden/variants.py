@@ -1,0 +1,57 @@
+"""hw5 variants for `course audit hw5`: realistic mistakes (one each) and other correct formulations,
+kept by the part they edit (variants_attention.py: tasks 5.1-5.2, variants_vit.py: 5.3, 5.4 and 5.6,
+variants_train.py: 5.5).
+
+The ViT is built on the student's attention, so a mistake in attention that changes the ViT's
+forward costs 5.4 too; task 5.5 trains the student's ViT only when its forward is the handout's
+(the course's own otherwise), so it grades train_vit alone. Each variant's `loses` says what it was
+measured to lose. Every graded variant runs task 5.5's training
+(twice with the seeds' re-draw), so the audit grades the ones named here: every mistake the
+issue lists and at least one per concept of each task. The others (EXTRA_WRONG, EXTRA_CORRECT) were
+measured when they were written and are kept for instructors who want the longer audit."""
+
+from grader.suites.hw5.hidden import variants_attention, variants_train, variants_vit
+
+AUDITED_WRONG = (
+    # 5.1
+    "no_scaling",
+    "softmax_over_the_queries",
+    "mask_after_softmax",
+    "causal_without_diagonal",
+    # 5.2
+    "split_heads_without_transpose",
+    "in_proj_rows_in_wrong_order",
+    "loop_over_heads",
+    # 5.3
+    "patches_numbered_by_column",
+    "sin_cos_swapped",
+    # 5.4
+    "block_post_norm",
+    "class_token_appended",
+    "positions_after_the_blocks",
+    # 5.5
+    "shift_range_misses_the_top",
+    "cosine_ends_at_zero",
+    "schedule_not_applied",
+    "decay_on_tokens_and_positions",
+    "evaluate_in_percent",
+    # 5.6
+    "rollout_without_identity",
+    "rollout_wrong_order",
+    "maps_from_column_zero",
+)
+AUDITED_CORRECT = (
+    "einsum",
+    "softmax_by_logsumexp",
+    "patch_embedding_by_conv",
+    "rollout_by_reduce_in_float64",
+    "shift_image_by_image",
+)
+
+ALL_WRONG = variants_attention.WRONG + variants_vit.WRONG + variants_train.WRONG
+ALL_CORRECT = variants_attention.CORRECT + variants_vit.CORRECT + variants_train.CORRECT
+WRONG = [v for v in ALL_WRONG if v.name in AUDITED_WRONG]
+CORRECT = [v for v in ALL_CORRECT if v.name in AUDITED_CORRECT]
+EXTRA_WRONG = [v for v in ALL_WRONG if v.name not in AUDITED_WRONG]
+EXTRA_CORRECT = [v for v in ALL_CORRECT if v.name not in AUDITED_CORRECT]
+assert len(WRONG) == len(AUDITED_WRONG) and len(CORRECT) == len(AUDITED_CORRECT), "a variant named here is missing"
