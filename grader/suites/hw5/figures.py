@@ -27,7 +27,7 @@ import torch
 
 from grader.assertions import mapping, tensor
 from grader.data import mnist_features
-from grader.suites.hw5 import training
+from grader.suites.hw5 import model, training
 from grader.worker.drivers.hw5 import SmallCNN
 
 SEED = 0
@@ -64,18 +64,21 @@ _RUNS: dict = {}  # (id of the submission, model) -> (state, history, logits): o
 
 
 def run(submission, which: str) -> tuple[dict, dict, torch.Tensor]:
-    """The ViT or the CNN trained by the student's train_vit (once per submission): (state, history,
-    the ViT's logits on the validation digits, from its own forward; for the CNN, computed here)."""
+    """The student's ViT or the CNN trained by the student's train_vit (once per submission):
+    (state, history, logits on the validation digits), the logits computed here (the course's ViT
+    holding the student's weights, as task 5.5's test scores them)."""
     key = (id(submission), which)
     if key not in _RUNS:
         x, y, xv, _ = digits()
         if which == "vit":
-            out = mapping(submission.driver("train", training.CONFIG, SEED, x, y, SETTINGS, xv), "the ViT's training")
-            logits = training.checked_logits(out["logits"], len(xv))
+            out = mapping(submission.driver("train", training.CONFIG, SEED, x, y, SETTINGS), "the ViT's training")
+            state = training.checked_state(out["state"])
+            with torch.no_grad():
+                logits = torch.cat([model.vit(state, training.CONFIG["heads"], c, 7)[0] for c in xv.split(500)])
         else:
             out = mapping(submission.driver("train_cnn", SEED, x, y, SETTINGS), "the CNN's training")
-            logits = cnn_logits(out["state"], xv)
-        state = {k: tensor(v, f"the {which}'s {k}") for k, v in mapping(out["state"], f"the {which}'s state").items()}
+            state = {k: tensor(v, f"the CNN's {k}") for k, v in mapping(out["state"], "the CNN's state").items()}
+            logits = cnn_logits(state, xv)
         history = mapping(out["history"], f"train_vit's history of the {which}")
         _RUNS[key] = state, history, logits
     return _RUNS[key]
