@@ -190,22 +190,31 @@ def test_autograde_of_an_untouched_release_warns_of_no_changed_checksum(tmp_path
     assert "[public, hidden tests]" in printed and "(hidden)" in printed, printed  # autograde still runs them
 
 
-def test_hw4_notebook_autogrades_to_the_points_course_grade_gives(course_dir, tmp_path):
+@pytest.mark.parametrize(
+    "assignment, mistake",
+    [("hw4", "kl_without_T2"), ("hw5", "evaluate_in_percent")],
+)
+def test_a_notebook_of_several_modules_autogrades_to_the_points_course_grade_gives(course_dir, tmp_path, assignment, mistake):
     """hw4's four modules live in one notebook (deep_compress imports prune and quantize by name from
-    it); a mistake in one task loses that task alone, in nbgrader as in `course grade`."""
-    nbgrader(course_dir, "generate_assignment", "hw4")
-    wrong, _ = load_variants(load_course(ROOT).assignment("hw4"))
-    t2 = next(v for v in wrong if v.name == "kl_without_T2")
-    submit(course_dir, "hw4", "frank", with_edit(solved(course_dir, "hw4"), t2.old, t2.new))
-    nbgrader(course_dir, "autograde", "hw4")
+    it), and hw5's two (vit.py imports MultiHeadAttention from attention.py); a mistake in one task
+    loses that task alone, in nbgrader as in `course grade`."""
+    nbgrader(course_dir, "generate_assignment", assignment)
+    wrong, _ = load_variants(load_course(ROOT).assignment(assignment))
+    variant = next(v for v in wrong if v.name == mistake)
+    submit(course_dir, assignment, "frank", with_edit(solved(course_dir, assignment), variant.old, variant.new))
+    nbgrader(course_dir, "autograde", assignment)
     nbgrader(course_dir, "export")
     with (course_dir / "grades.csv").open() as f:
-        exported = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(f) if r["assignment"] == "hw4" and r["student_id"] == "frank"}
+        exported = {
+            r["student_id"]: float(r["raw_score"])
+            for r in csv.DictReader(f)
+            if r["assignment"] == assignment and r["student_id"] == "frank"
+        }
 
     import shutil
 
     shutil.copytree(course_dir / "submitted" / "frank", tmp_path / "submitted" / "frank")
-    grade(load_course(ROOT), "hw4", tmp_path / "submitted", tmp_path / "graded", jobs=1)
+    grade(load_course(ROOT), assignment, tmp_path / "submitted", tmp_path / "graded", jobs=1)
     result = json.loads((tmp_path / "graded" / "students" / "frank" / "result.json").read_text())
-    assert {t["id"] for t in result["tasks"] if t["points"] < t["max_points"]} == set(t2.loses)
+    assert {t["id"] for t in result["tasks"] if t["points"] < t["max_points"]} == set(variant.loses)
     assert exported == pytest.approx({"frank": result["score"]}, abs=0.01), (exported, result["score"])
