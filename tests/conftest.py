@@ -22,19 +22,6 @@ from grader.config import load_course  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The modules that grade whole classes (audits, hostile batches, nbgrader's autograde) run one after
-# another in one of the two test processes (pytest-xdist's --dist loadgroup, in pyproject.toml), the
-# other tests beside them in the other: each batch expects the cores its `jobs` ask for, so two of
-# them at once would slow both towards their time limits.
-HEAVY = ("test_content.py", "test_nbgrader.py", "test_hostile_class.py", "test_audit.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.path.name in HEAVY or item.path.name.startswith("test_trust_"):
-            item.add_marker(pytest.mark.xdist_group("heavy"))
-
-
 # Both isolation paths, for tests parametrized over them: bubblewrap's is skipped where it is missing.
 ISOLATIONS = [
     "limits",
