@@ -44,8 +44,9 @@ def timed(args: list[str]) -> tuple[float, dict]:
     """Seconds of one `course ARGS --json` run, and its result."""
     env = {**os.environ, "COURSE_ROOT": str(ROOT), "MPLBACKEND": "Agg"}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "grader.cli", *args, "--json"], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader.cli", *args, "--json"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
     try:
         return seconds, json.loads(proc.stdout)
@@ -78,6 +79,35 @@ def progress_kept():
 def best(args: list[str], repeat: int) -> tuple[float, dict]:
     runs = [timed(args) for _ in range(repeat)]
     return min(s for s, _ in runs), runs[-1][1]
+
+
+def suite_report(assignment: str, repeat: int, target_s: float, slowest: int = 8) -> None:
+    """`course check ID --solution` and `--path <copy of solutions/ID>` (public), each the best of
+    `repeat` fresh processes, against `target_s`; then the seconds in tests by task and the slowest
+    tests (what bench_hw4.py and bench_hw5.py print first)."""
+    full_s, full = best(["check", assignment, "--solution"], repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / assignment
+        shutil.copytree(ROOT / "solutions" / assignment, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        with progress_kept():
+            public_s, public = best(["check", assignment, "--path", str(copy)], repeat)
+    for what, seconds, result in (
+        (f"course check {assignment} --solution (public + hidden)", full_s, full),
+        (f"course check {assignment} --path <copy of solutions/{assignment}> (public)", public_s, public),
+    ):
+        n = len(result["tests"])
+        print(
+            f"{what}: {seconds:6.2f} s (best of {repeat}, a fresh process)   target {target_s:g} s   "
+            f"{'met' if seconds <= target_s else 'NOT MET'}   [{result['score']:g} / {result['max_score']:g}, {n} tests, "
+            f"{sum(t['seconds'] for t in result['tests']):.2f} s in tests]"
+        )
+    by_task: dict[str, float] = {}
+    for t in full["tests"]:
+        by_task[t["task"]] = by_task.get(t["task"], 0.0) + t["seconds"]
+    print("seconds in tests by task (public + hidden): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(by_task.items())))
+    print("slowest tests (public + hidden, last run):")
+    for t in sorted(full["tests"], key=lambda t: -t["seconds"])[:slowest]:
+        print(f"  {t['task']}  {t['kind']:<6} {t['seconds']:6.2f} s   {t['nodeid'].split('::')[-1][:80]}")
 
 
 def main() -> None:

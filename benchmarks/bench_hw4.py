@@ -30,9 +30,7 @@ import argparse
 import csv
 import functools
 import math
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -53,35 +51,9 @@ PERCENTILES = (1, 5, 50, 95)
 
 
 def suite(repeat: int) -> None:
-    from bench_check import progress_kept, timed  # benchmarks/ is this script's folder, on sys.path
+    from bench_check import suite_report  # benchmarks/ is this script's folder, on sys.path
 
-    def best(args: list[str]) -> tuple[float, dict]:
-        runs = [timed(args) for _ in range(repeat)]
-        return min(s for s, _ in runs), runs[-1][1]
-
-    full_s, full = best(["check", "hw4", "--solution"])
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "hw4"
-        shutil.copytree(SOLUTIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        with progress_kept():
-            public_s, public = best(["check", "hw4", "--path", str(copy)])
-    for what, seconds, result in (
-        ("course check hw4 --solution (public + hidden)", full_s, full),
-        ("course check hw4 --path <copy of solutions/hw4> (public)", public_s, public),
-    ):
-        n = len(result["tests"])
-        print(
-            f"{what}: {seconds:6.2f} s (best of {repeat}, a fresh process)   target {CHECK_TARGET_S:g} s   "
-            f"{'met' if seconds <= CHECK_TARGET_S else 'NOT MET'}   [{result['score']:g} / {result['max_score']:g}, {n} tests, "
-            f"{sum(t['seconds'] for t in result['tests']):.2f} s in tests]"
-        )
-    by_task: dict[str, float] = {}
-    for t in full["tests"]:
-        by_task[t["task"]] = by_task.get(t["task"], 0.0) + t["seconds"]
-    print("seconds in tests by task (public + hidden): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(by_task.items())))
-    print("slowest tests (public + hidden, last run):")
-    for t in sorted(full["tests"], key=lambda t: -t["seconds"])[:SLOWEST]:
-        print(f"  {t['task']}  {t['kind']:<6} {t['seconds']:6.2f} s   {t['nodeid'].split('::')[-1][:80]}")
+    suite_report("hw4", repeat, CHECK_TARGET_S, SLOWEST)
 
 
 # -- (ii) the seed sweep of task 4.7 -------------------------------------------------------------
@@ -98,10 +70,9 @@ def start_process() -> None:
 
 @functools.lru_cache(maxsize=1)
 def digits() -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    from grader.data import mnist_features
+    from grader.data import mnist_split
 
-    x, labels, split = (torch.from_numpy(a) for a in mnist_features())
-    return {s: (x[split == s], labels[split == s]) for s in (0, 1, 2)}
+    return {s: mnist_split(s) for s in (0, 1, 2)}
 
 
 def correct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:

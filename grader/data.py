@@ -93,3 +93,18 @@ def mnist_features():
 
     images, labels, split = load_mnist()
     return images[:, None].astype(np.float32) / 255.0, labels.astype(np.int64), split
+
+
+def mnist_tensors():
+    """mnist_features as torch tensors: (x float32 (5000, 1, 28, 28), labels int64, split int64)."""
+    import torch
+
+    x, labels, split = mnist_features()
+    return torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(split.astype("int64"))
+
+
+def mnist_split(which: int):
+    """(x, labels) of one split of the 28x28 digits as torch tensors: 0 the 3,000 training digits,
+    1 the 1,000 validation digits, 2 the 1,000 test digits (labels 255 without the held-out ones)."""
+    x, labels, split = mnist_tensors()
+    return x[split == which], labels[split == which]

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from grader.assertions import mapping, tensor
-from grader.data import mnist_features
+from grader.data import mnist_split
 from grader.suites.hw5 import model, training
 from grader.worker.drivers.hw5 import SmallCNN
 
@@ -49,8 +49,7 @@ def pyplot():
 @functools.lru_cache(maxsize=1)
 def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x_train, y_train, x_valid, y_valid) of the 28x28 digits, as tensors."""
-    x, labels, split = (torch.from_numpy(a) for a in mnist_features())
-    return x[split == 0], labels[split == 0], x[split == 1], labels[split == 1]
+    return (*mnist_split(0), *mnist_split(1))
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -108,7 +107,7 @@ def draw_training(submission, out: Path) -> list[Path]:
     vit_state, vit_history, vit_logits = run(submission, "vit")
     cnn_state, cnn_history, cnn_logits_ = run(submission, "cnn")
     vit_acc, cnn_acc = training.accuracy(vit_logits, yv), training.accuracy(cnn_logits_, yv)
-    per_epoch = training.STEPS // 10
+    per_epoch = training.STEPS // EPOCHS
     rows = []
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=120, gridspec_kw={"width_ratios": [1.6, 1]})
     results = []

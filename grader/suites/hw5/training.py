@@ -10,8 +10,9 @@ driver returning a nearest-neighbour classifier's logits would pass), weights sc
 The ViT trained is the student's when its forward is the handout's, and otherwise the course's own
 (`handout_forward`; the drivers' CourseViT, with the same parameters and initial weights): this task
 grades train_vit, and a ViT that attends without the 1/sqrt(d_k) scale learns to anything from 43%
-to 86%, so scoring it here would charge a 5.1 mistake to 5.5 at a seed-dependent price. The budget is in epochs, so the run is the same step for step on every machine; the bars
-come from the reference's accuracy over 100 seeds (benchmarks/bench_hw5.py): each holds for every
+to 86%, so scoring it here would charge a 5.1 mistake to 5.5 at a seed-dependent price.
+
+The budget is in epochs, so the run is the same step for step on every machine; the bars come from the reference's accuracy over 100 seeds (benchmarks/bench_hw5.py): each holds for every
 one of them with a margin.
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from grader.assertions import tensor
-from grader.data import mnist_features
+from grader.data import mnist_split
 from grader.errors import StudentError
 from grader.suites.hw5 import model
 
@@ -34,17 +35,7 @@ SEED_NAME = "task 5.5: the ViT trained on the digits"
 
 def training_digits() -> tuple[torch.Tensor, torch.Tensor]:
     """The 3,000 training digits: images (3000, 1, 28, 28) float32 in [0, 1] and labels int64."""
-    x, labels, split = mnist_features()
-    train = split == 0
-    return torch.from_numpy(x[train]), torch.from_numpy(labels[train])
-
-
-def checked_logits(logits, n: int) -> torch.Tensor:
-    """The trained ViT's logits on the n scored images, checked: a finite (n, 10) float tensor."""
-    value = tensor(logits, "the trained ViT's logits on the validation and test images", (n, 10))
-    if not value.is_floating_point() or not bool(torch.isfinite(value).all()):
-        raise AssertionError("the trained ViT's logits are not finite floats (a diverged run?)")
-    return value
+    return mnist_split(0)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
