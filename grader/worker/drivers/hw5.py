@@ -92,16 +92,22 @@ def _torch_mha(embed_dim: int, num_heads: int, bias: bool, state: dict) -> nn.Mu
     return mha
 
 
-def loaded(embed_dim: int, num_heads: int, bias: bool, torch_state: dict) -> dict:
-    """An nn.MultiheadAttention holding `torch_state`, loaded into the student's
-    MultiHeadAttention(embed_dim, num_heads, bias) by its load_from: whether load_from returned the
-    module, and the module's state dict afterwards."""
+def _loaded_mha(embed_dim: int, num_heads: int, bias: bool, torch_state: dict) -> tuple[nn.Module, bool]:
+    """The student's MultiHeadAttention(embed_dim, num_heads, bias) after its load_from of an
+    nn.MultiheadAttention holding `torch_state`, and whether load_from returned the module."""
     mha = _torch_mha(embed_dim, num_heads, bias, torch_state)
     model = importlib.import_module("attention").MultiHeadAttention(
         embed_dim, num_heads, bias=bias, dtype=mha.in_proj_weight.dtype
     )
-    returned = model.load_from(mha)
-    return {"returned_self": returned is model, "state": state_of(model)}
+    return model, model.load_from(mha) is model
+
+
+def loaded(embed_dim: int, num_heads: int, bias: bool, torch_state: dict) -> dict:
+    """An nn.MultiheadAttention holding `torch_state`, loaded into the student's
+    MultiHeadAttention(embed_dim, num_heads, bias) by its load_from: whether load_from returned the
+    module, and the module's state dict afterwards."""
+    model, returned_self = _loaded_mha(embed_dim, num_heads, bias, torch_state)
+    return {"returned_self": returned_self, "state": state_of(model)}
 
 
 def multi_head(
@@ -113,10 +119,7 @@ def multi_head(
     upstream). Returns load_from's return value's identity, the student's state dict, the output, the
     weights, the gradients of query (and key, value when given) and how many torch calls the forward
     made."""
-    mha = _torch_mha(embed_dim, num_heads, bias, torch_state)
-    dtype = mha.in_proj_weight.dtype
-    model = importlib.import_module("attention").MultiHeadAttention(embed_dim, num_heads, bias=bias, dtype=dtype)
-    returned = model.load_from(mha)
+    model, returned_self = _loaded_mha(embed_dim, num_heads, bias, torch_state)
     inputs = [None if t is None else torch.as_tensor(t).clone().requires_grad_(True) for t in (query, key, value)]
     counter = Count()
     with counter:
@@ -126,7 +129,7 @@ def multi_head(
     if isinstance(out, torch.Tensor) and out.requires_grad:
         grads = torch.autograd.grad(out, given, torch.as_tensor(upstream).to(out.dtype), allow_unused=True)
     return {
-        "returned_self": returned is model,
+        "returned_self": returned_self,
         "state": state_of(model),
         "out": out.detach() if isinstance(out, torch.Tensor) else out,
         "weights": weights.detach() if isinstance(weights, torch.Tensor) else weights,
