@@ -38,12 +38,7 @@ from tests.fixtures.hw5_attacks import (
 BASELINES = ("baseline-stubs", "baseline-solution")
 JOBS = 3  # two cores; the sleeping loop holds a place in the batch without using one
 
-HOLES = {
-    "forged_drivers_initial": (
-        "the attention_maps tests compare the maps with the weights of the student's own ViT where those differ from the "
-        "handout's, and both come from the worker: a forged driver returning uniform maps and uniform weights passes"
-    ),
-}
+HOLES: dict[str, str] = {}  # attack name -> why it passes, while a known hole is open (a strict xfail)
 
 
 def hole(name: str, *values):

@@ -3,8 +3,9 @@
 correct formulations.
 
 The 5.4 tests judge the ViT from the student's own patch embeddings where those are not the
-handout's, and the 5.6 map tests read the maps from the student's own ViT's weights, so a 5.3
-mistake costs 5.4 and 5.6 only where it breaks the ViT outright (a patchify of the wrong shape).
+handout's, and the 5.6 map tests give the student's attention_maps a ViT whose forward returns
+weights of the graders' choosing, so a 5.3 mistake costs 5.4 only where it breaks the ViT outright
+(a patchify of the wrong shape), and 5.6 only where it breaks the ViT's construction.
 Task 5.5 trains the student's ViT only when its forward is the handout's, and the course's own
 otherwise, so none of these costs 5.5. Each `loses` is what the
 variant was measured to lose across every task (reference elsewhere, task 5.5's seed)."""

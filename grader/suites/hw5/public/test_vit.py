@@ -664,29 +664,15 @@ def maps_as(weights: torch.Tensor, grid: int, mistake: str | None = None) -> tor
     return maps.transpose(-1, -2) if mistake == "transposed" else maps
 
 
-def student_weights(submission, case: VitCase):
-    """The student's own ViT's weights on the case, where they are a finite floating-point tensor of
-    the right shape (a map can be read from them, whatever task 5.4's verdict on them), else None."""
-    T = case.tokens
-    try:
-        out = submission.driver("vit_forward", case.config, case.state, case.x)
-    except StudentError:
-        return None
-    w: Any = out.get("weights") if isinstance(out, dict) else None
-    shape = (len(case.x), case.config["depth"], case.config["heads"], T, T)
-    if type(w) is not torch.Tensor or tuple(w.shape) != shape or not w.is_floating_point():
-        return None
-    w = w.double()
-    return w if bool(torch.isfinite(w).all()) else None
-
-
-def assert_maps(submission, case: VitCase) -> None:
-    """attention_maps against row 0 of the weights of the handout's ViT, or, where the student's ViT
-    gives other weights (task 5.4's business), row 0 of the student's own ViT's weights."""
-    got = submission.driver("maps", case.config, case.state, case.x)
+def assert_maps(submission, case: VitCase, seed: int) -> None:
+    """attention_maps of a ViT(**case.config) whose forward gives weights chosen here (random rows
+    of softmaxes, seeded by `seed`): the maps are read from those, so the test rests on neither the
+    student's forward (task 5.4's business) nor anything the worker says the weights were."""
+    B, depth, heads, T = len(case.x), case.config["depth"], case.config["heads"], case.tokens
+    weights = random_weights((B, depth, heads, T, T), seed, scale=3.0)
+    got = submission.driver("maps_of_weights", case.config, weights, case.x)
     grid = case.config["image_size"] // case.config["patch"]
-    B, depth, heads = len(case.x), case.config["depth"], case.config["heads"]
-    what = f"attention_maps of {case}"
+    what = f"attention_maps of {case} whose forward(images, need_weights=True) gives weights {tuple(weights.shape)}"
     got = checked(
         got,
         what,
@@ -697,27 +683,22 @@ def assert_maps(submission, case: VitCase) -> None:
             (B, depth, heads, grid * grid): "lay the patches out on the grid: (..., H / p, W / p)",
         },
     )
-    weights = case.expected()[1]
-    source = "expected (row 0 of the weights, without column 0)"
-    own = student_weights(submission, case)
-    if own is not None and first_mismatch(own, weights, RTOL, ATOL) is not None:
-        weights, source = own, "expected (row 0 of your ViT's own weights, without column 0)"
     assert_close(
         got,
-        maps_as(weights, grid),
+        maps_as(weights.double(), grid),
         what,
         RTOL,
         ATOL,
         MAP_MISTAKES,
-        lambda: {m: maps_as(weights, grid, m) for m in MAP_MISTAKES},
-        expected=source,
+        lambda: {m: maps_as(weights.double(), grid, m) for m in MAP_MISTAKES},
+        expected="expected (row 0 of those weights, without column 0)",
     )
 
 
 @pytest.mark.task("5.6")
 def test_attention_maps(submission):
     """Are attention_maps the class token's weights on the patches (row 0 of each layer's and head's weights, without column 0), laid out on the grid?"""
-    assert_maps(submission, VitCase(vit_config(patch=7, dim=16, depth=2, heads=2), 2, 560))
+    assert_maps(submission, VitCase(vit_config(patch=7, dim=16, depth=2, heads=2), 2, 560), 560)
 
 
 # -- 5.6: rollout ----------------------------------------------------------------------------------------
