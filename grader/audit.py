@@ -18,6 +18,10 @@ suites, same sandbox, same batch code), then judges each one:
 
 It passes when nothing of that went wrong, at least `MIN_WRONG` wrong and `MIN_CORRECT` correct
 variants exist, and at least `CATCH_RATE` of the wrong ones are caught.
+
+A variants module may also keep `EXTRA_WRONG` and `EXTRA_CORRECT`: variants left out of the
+default audit because grading them is slow (each runs a training), audited with `extra=True`
+(`course audit ID --extra`).
 """
 
 from __future__ import annotations
@@ -58,13 +62,17 @@ class Variant:
         return ((self.file, self.old, self.new), *self.also)
 
 
-def load_variants(assignment: Assignment) -> tuple[list[Variant], list[Variant]]:
-    """(WRONG, CORRECT) from the assignment's variants module; a missing module is an error."""
+def load_variants(assignment: Assignment, extra: bool = False) -> tuple[list[Variant], list[Variant]]:
+    """(WRONG, CORRECT) from the assignment's variants module, with its EXTRA_WRONG and
+    EXTRA_CORRECT where `extra`; a missing module is an error."""
     path = paths.suite_dir(assignment, "hidden") / "variants.py"
     if not path.is_file():
         raise CourseError(f"{assignment.id}: no variants to audit ({path} is missing)")
     module = paths.module_from_file(f"_variants_{assignment.id}", path)
     wrong, correct = list(module.WRONG), list(module.CORRECT)
+    if extra:
+        wrong += getattr(module, "EXTRA_WRONG", [])
+        correct += getattr(module, "EXTRA_CORRECT", [])
     tasks = {t.id for t in assignment.tasks}
     names = [v.name for v in wrong + correct]
     for v in wrong + correct:
@@ -201,7 +209,13 @@ def unstable_tests(first: dict, again: list[dict]) -> list[str]:
 
 
 def audit(
-    course: Course, assignment_id: str, seeds: int = 1, jobs: int | None = None, isolation: str | None = None, progress=None
+    course: Course,
+    assignment_id: str,
+    seeds: int = 1,
+    jobs: int | None = None,
+    isolation: str | None = None,
+    progress=None,
+    extra: bool = False,
 ) -> Audit:
     """Grade the solution, the stubs and every variant of an assignment as `course grade` does,
     and judge each (see the module docstring)."""
@@ -210,7 +224,7 @@ def audit(
     from grader.batch import grade, student_dir
 
     a = course.built(assignment_id)
-    wrong, correct = load_variants(a)
+    wrong, correct = load_variants(a, extra)
     solutions = course.root / "solutions" / a.folder
     if not solutions.is_dir():
         raise CourseError(f"{solutions}: not found; `course audit` needs the instructor's copy of the course")

@@ -138,7 +138,8 @@ def grade(assignment, submissions, out, jobs, force):
 )
 @click.option("--jobs", type=int, default=None, help="Submissions graded at once (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON instead of a table.")
-def audit(assignments, seeds, jobs, as_json):
+@click.option("--extra", is_flag=True, help="Also the variants kept out of the default audit (EXTRA_WRONG, EXTRA_CORRECT).")
+def audit(assignments, seeds, jobs, as_json, extra):
     """Instructor: how good are the tests? Grade the solution, the stubs and every variant of each
     ASSIGNMENT (grader/suites/<id>/hidden/variants.py) exactly as `course grade` does.
 
@@ -153,7 +154,7 @@ def audit(assignments, seeds, jobs, as_json):
     course = course_obj()
     for a in assignments:
         course.built(a)
-    reports = [run_audit(course, a, seeds=seeds, jobs=jobs) for a in assignments]
+    reports = [run_audit(course, a, seeds=seeds, jobs=jobs, extra=extra) for a in assignments]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:

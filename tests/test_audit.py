@@ -103,3 +103,23 @@ def test_cli_exit_status_and_table(monkeypatch, course):
 def test_cli_unknown_assignment_is_one_line_and_exit_2():
     result = CliRunner().invoke(main, ["audit", "hw9"])
     assert result.exit_code == 2 and "hw9" in result.output, result.output
+
+
+def test_extra_variants_join_the_audit_only_when_asked(course):
+    """Are EXTRA_WRONG and EXTRA_CORRECT left out of `course audit ID` and in with `--extra`?"""
+    hw5 = course.assignment("hw5")
+    wrong, correct = audit_mod.load_variants(hw5)
+    more_wrong, more_correct = audit_mod.load_variants(hw5, extra=True)
+    module = audit_mod.paths.module_from_file("_variants_hw5_extra", audit_mod.paths.suite_dir(hw5, "hidden") / "variants.py")
+    assert module.EXTRA_WRONG and module.EXTRA_CORRECT
+    assert [v.name for v in more_wrong] == [v.name for v in wrong + module.EXTRA_WRONG]
+    assert [v.name for v in more_correct] == [v.name for v in correct + module.EXTRA_CORRECT]
+
+
+def test_cli_passes_extra_to_the_audit(monkeypatch):
+    seen = []
+    monkeypatch.setattr(audit_mod, "audit", lambda *a, **k: seen.append(k["extra"]) or Audit("hw1", [], 1))
+    monkeypatch.setattr(Audit, "problems", lambda self: [])
+    for args in (["audit", "hw1"], ["audit", "hw1", "--extra"]):
+        CliRunner().invoke(main, args)
+    assert seen == [False, True]

@@ -7,8 +7,8 @@ forward costs 5.4 too; task 5.5 trains the student's ViT only when its forward i
 (the course's own otherwise), so it grades train_vit alone. Each variant's `loses` says what it was
 measured to lose. Every graded variant runs task 5.5's training
 (twice with the seeds' re-draw), so the audit grades the ones named here: every mistake the
-issue lists and at least one per concept of each task. The others (EXTRA_WRONG, EXTRA_CORRECT) were
-measured when they were written and are kept for instructors who want the longer audit."""
+issue lists and at least one per concept of each task. The others (EXTRA_WRONG, EXTRA_CORRECT) are
+audited by `course audit hw5 --extra`."""
 
 from grader.suites.hw5.hidden import variants_attention, variants_train, variants_vit
 
