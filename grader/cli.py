@@ -222,7 +222,13 @@ def release(out, check_only, force):
 @click.option(
     "--out", type=click.Path(path_type=Path), default=Path("figures"), show_default=True, help="Folder for the PNG files."
 )
-def plot(assignment, path, solution, out):
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="Where your code trains the models the figures draw: cpu, cuda or cuda:N (a GPU, where there is one).",
+)
+def plot(assignment, path, solution, out, device):
     """Draw an assignment's figures from your code (PNG files in --out).
 
     Each figure is drawn on its own: one whose code is not written yet or fails is skipped, with
@@ -231,7 +237,7 @@ def plot(assignment, path, solution, out):
     """
     from grader.plots import plot as draw
 
-    figures = draw(course_obj(), assignment, out, path=path, solution=solution)
+    figures = draw(course_obj(), assignment, out, path=path, solution=solution, device=device)
     for p in figures.written:
         click.echo(f"wrote {p}")
     for name, why in figures.skipped:

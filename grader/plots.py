@@ -4,7 +4,8 @@ in an isolated worker and drawn on the grading side by `grader/suites/<id>/figur
 A figures module names its figures in `FIGURES` ({file name: draw(submission, out) -> paths}),
 and each is drawn on its own: a figure whose student code is not written yet, raises, runs past
 its time or returns what cannot be drawn is skipped, with the reason, and the others are drawn.
-A module with only `make(submission, out)` is one figure."""
+A module with only `make(submission, out)` is one figure. Figures that train read the device
+from `submission.device` ("cpu" unless `course plot --device cuda`) and pass it to the student's code."""
 
 from __future__ import annotations
 
@@ -43,7 +44,36 @@ def why_skipped(exc: Exception) -> str:
     return line if len(line) <= 300 else line[:297] + "..."
 
 
-def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None, solution: bool = False) -> Figures:
+def check_device(device: str) -> str:
+    """`device` as torch names it ("cpu", "cuda" or "cuda:N"), where this machine has it; a
+    CourseError with the cause otherwise."""
+    import re
+
+    if device == "cpu":
+        return device
+    if not re.fullmatch(r"cuda(:\d+)?", device):
+        raise CourseError(f"--device {device}: not a device; use cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise CourseError(f"--device {device}: this machine has no CUDA GPU that torch can use (torch {torch.__version__})")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise CourseError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return device
+
+
+def plot(
+    course: Course,
+    assignment_id: str,
+    out: Path,
+    path: Path | None = None,
+    solution: bool = False,
+    device: str = "cpu",
+) -> Figures:
+    """Draw `assignment_id`'s figures into `out`, the student's training (where a figure trains)
+    on `device`."""
+    device = check_device(device)
     a = course.built(assignment_id)
     figures = paths.suite_module(a, "figures")
     if figures is None:
@@ -58,7 +88,7 @@ def plot(course: Course, assignment_id: str, out: Path, path: Path | None = None
     isolation = "bwrap" if sandbox.bwrap_path() else "limits"
     result = Figures()
     with submission_folder(folder, course, a) as modules:
-        sub = Submission.of(a, modules, isolation, replace(a.limits, wall_s=a.limits.grader_s))
+        sub = Submission.of(a, modules, isolation, replace(a.limits, wall_s=a.limits.grader_s), device)
         try:
             for name, draw in figures_of(figures, a.id).items():
                 try:

@@ -101,7 +101,7 @@ class ParentProcess:
         cwd: str | None = str(self.scratch)
         self.mountpoints: set[Path] = set()  # bubblewrap's, inside the scratch folder: kept by clean()
         if isolation == "bwrap":
-            prefix = sandbox.bwrap_prefix(self.scratch, self.staged)
+            prefix = sandbox.bwrap_prefix(self.scratch, self.staged, config.gpu)
             self.mountpoints = {
                 self.scratch / d.relative_to("/tmp")
                 for d in sandbox.mount_targets(prefix)
@@ -325,6 +325,7 @@ class Worker:
         preload=(),
         assignment: str = "",
         drivers: str = "",
+        gpu: bool = False,
     ):
         self.submission = Path(submission).resolve()
         self.modules = list(modules)
@@ -340,6 +341,7 @@ class Worker:
             # that starts it, so start parents from a thread that outlives them); under bwrap its
             # parent is bwrap, which has --die-with-parent
             parent=None if isolation == "bwrap" else os.getpid(),
+            gpu=gpu,
         )
         self.parent: ParentProcess | None = None
         self.proc: _Child | None = None
@@ -620,10 +622,12 @@ class Submission:
         preload=(),
         assignment: str = "",
         drivers: str = "",
+        device: str = "cpu",
     ):
         self.path = Path(path)
         self.limits = limits
-        self.worker = Worker(path, modules, limits, isolation, preload, assignment, drivers)
+        self.device = device  # where drivers run the student's training ("cpu", "cuda", "cuda:1")
+        self.worker = Worker(path, modules, limits, isolation, preload, assignment, drivers, device != "cpu")
         self.worker.prepare()  # the parent starts now, while the grading side collects its tests
         self.deadline = time.monotonic() + limits.wall_s
         self.timed_out: dict[str, str] = {}  # what ran past the limit -> the test where it did
@@ -631,8 +635,15 @@ class Submission:
         self.seed = 0
 
     @classmethod
-    def of(cls, assignment: Assignment, path: Path, isolation: str = "limits", limits: Limits | None = None) -> Submission:
-        """A submission of `assignment`: its modules, limits, preloads and drivers."""
+    def of(
+        cls,
+        assignment: Assignment,
+        path: Path,
+        isolation: str = "limits",
+        limits: Limits | None = None,
+        device: str = "cpu",
+    ) -> Submission:
+        """A submission of `assignment`: its modules, limits, preloads and drivers; its training on `device`."""
         return cls(
             path,
             list(assignment.modules),
@@ -641,6 +652,7 @@ class Submission:
             assignment.preload,
             assignment.id,
             paths.drivers_source(assignment),
+            device,
         )
 
     @property

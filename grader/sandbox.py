@@ -24,7 +24,17 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def bwrap_prefix(workdir: Path, submission: Path) -> list[str]:
+GPU_DEVICES = ("/dev/nvidia*", "/dev/nvidia-caps/*", "/dev/kfd", "/dev/dri/*")  # NVIDIA's, and ROCm's
+
+
+def gpu_devices() -> list[str]:
+    """The device files of this machine's GPUs (NVIDIA's or AMD's), for a worker that may use them."""
+    import glob
+
+    return sorted({p for pattern in GPU_DEVICES for p in glob.glob(pattern)})
+
+
+def bwrap_prefix(workdir: Path, submission: Path, gpu: bool = False) -> list[str]:
     """The bwrap command line that runs a warm parent and its workers with only what they need
     in view.
 
@@ -33,7 +43,8 @@ def bwrap_prefix(workdir: Path, submission: Path) -> list[str]:
     suite, public or hidden, no solution, no grading-side module), read-only; `submission` (the
     folder the grading side fills with one student's files before each fork) read-only at
     /submission; and `workdir` as their only writable place, mounted at /tmp. datasets/ is not
-    visible, so held-out data stays on the grading side.
+    visible, so held-out data stays on the grading side. With `gpu`, also the GPUs' device files
+    (`gpu_devices()`) and /sys read-only, where the driver finds them on the PCI bus.
     """
     from grader.paths import PACKAGE, course_root
 
@@ -60,6 +71,10 @@ def bwrap_prefix(workdir: Path, submission: Path) -> list[str]:
     # /tmp first: the read-only binds below may lie under /tmp (a checkout or a venv there) and
     # must be mounted on top of it, not hidden by it.
     argv += ["--bind", str(workdir), "/tmp", "--proc", "/proc", "--dev", "/dev"]
+    if gpu:
+        for device in gpu_devices():
+            argv += ["--dev-bind", device, device]
+        argv += ["--ro-bind", "/sys", "/sys"]
     for path in sorted(readonly):
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]

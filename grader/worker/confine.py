@@ -2,8 +2,9 @@
 
 The grading side adds the outer layer (bubblewrap, grader/sandbox.py). Inside, in this order:
 
-1. `apply_limits()` (worker side, before student code is imported): address space, CPU seconds,
-   file size (which bounds what stdout and stderr can hold), no core files.
+1. `apply_limits()` (worker side, before student code is imported): address space (the data
+   segment for a worker that may use a GPU), CPU seconds, file size (which bounds what stdout and
+   stderr can hold), no core files.
 2. `forbid_processes()` (worker side, before student code is imported): a seccomp filter built
    by libseccomp (through `pyseccomp`), loaded into every thread of the worker (TSYNC) with
    no-new-privileges set. What it guarantees, on Linux with libseccomp, for the worker and for
@@ -321,12 +322,17 @@ def forbid_processes() -> bool:
     return True
 
 
-def apply_limits(limits: Limits) -> None:
-    """Set this process's resource limits (soft and hard, so they cannot be raised again)."""
+def apply_limits(limits: Limits, gpu: bool = False) -> None:
+    """Set this process's resource limits (soft and hard, so they cannot be raised again).
+
+    Memory is bounded by the address space, or with `gpu` by the data segment (RLIMIT_DATA: the
+    private writable memory the process maps, heap included): a GPU driver reserves tens of GB of
+    address space for unified addressing that it never fills, which an address-space limit refuses.
+    """
     memory = int(limits.memory_mb) * 1024 * 1024
     cpu = int(limits.cpu_s)
     output = int(limits.output_kb) * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_DATA if gpu else resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -49,6 +49,7 @@ class ParentConfig:
     drivers: str = ""  # the assignment's drivers (grader/worker/drivers/<id>.py), as source
     require_filter: bool = False  # a worker that cannot install the system-call filter exits (71)
     parent: int | None = None  # the grading process's pid (fallback isolation): exit if it is gone
+    gpu: bool = False  # the workers may use the machine's GPUs (`course plot --device cuda`): see confine.apply_limits
 
     def to_message(self) -> dict:
         return {**asdict(self), "preload": list(self.preload)}

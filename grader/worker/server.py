@@ -232,7 +232,7 @@ def become_worker(config: contract.ParentConfig, request: contract.Fork, fd: int
     os.close(out)
     os.chdir(os.path.dirname(request["output"]))
     sock = socket.socket(fileno=fd)
-    confine.apply_limits(config.limits)
+    confine.apply_limits(config.limits, config.gpu)
     if not confine.forbid_processes() and config.require_filter:
         os.write(startup, b"no system-call filter could be installed (is libseccomp, libseccomp2 on Debian, there?)\n")
         os._exit(71)

@@ -13,8 +13,9 @@ CSV beside it:
 - hw5_heads.png: the class token's attention on the patches per layer and head (the student's
   attention_maps) for two digits.
 
-Figures train on the worker's threads, so their times are the machine's; the accuracy is the same
-step for step on any machine with the same torch.
+Figures train on the worker's threads, or on a GPU with `course plot hw5 --device cuda`
+(`submission.device`, passed to train_vit and attention_maps), so their times are the machine's; on
+the CPU the accuracy is the same step for step on any machine with the same torch.
 """
 
 from __future__ import annotations
@@ -69,13 +70,14 @@ def run(submission, which: str) -> tuple[dict, dict, torch.Tensor]:
     key = (id(submission), which)
     if key not in _RUNS:
         x, y, xv, _ = digits()
+        settings = {**SETTINGS, "device": submission.device}
         if which == "vit":
-            out = mapping(submission.driver("train", training.CONFIG, SEED, x, y, SETTINGS), "the ViT's training")
+            out = mapping(submission.driver("train", training.CONFIG, SEED, x, y, settings), "the ViT's training")
             state = training.checked_state(out["state"])
             with torch.no_grad():
                 logits = torch.cat([model.vit(state, training.CONFIG["heads"], c, 7)[0] for c in xv.split(500)])
         else:
-            out = mapping(submission.driver("train_cnn", SEED, x, y, SETTINGS), "the CNN's training")
+            out = mapping(submission.driver("train_cnn", SEED, x, y, settings), "the CNN's training")
             state = {k: tensor(v, f"the CNN's {k}") for k, v in mapping(out["state"], "the CNN's state").items()}
             logits = cnn_logits(state, xv)
         history = mapping(out["history"], f"train_vit's history of the {which}")
@@ -170,7 +172,9 @@ def draw_rollout(submission, out: Path) -> list[Path]:
     state, _, logits = run(submission, "vit")
     images = xv[:SHOWN]
     grid = 28 // training.CONFIG.get("patch", 7)
-    maps = tensor(submission.driver("rollouts", training.CONFIG, state, images), "rollout_maps", (SHOWN, grid, grid))
+    maps = tensor(
+        submission.driver("rollouts", training.CONFIG, state, images, submission.device), "rollout_maps", (SHOWN, grid, grid)
+    )
     fig, axes = plt.subplots(2, SHOWN, figsize=(2 * SHOWN, 4.8), dpi=120)
     rows = []
     for i in range(SHOWN):
@@ -211,7 +215,9 @@ def draw_heads(submission, out: Path) -> list[Path]:
             chosen.append(i)
     images, labels = xv[chosen], yv[chosen]
     maps = tensor(
-        submission.driver("maps", training.CONFIG, state, images), "attention_maps", (HEADS_OF, depth, heads, grid, grid)
+        submission.driver("maps", training.CONFIG, state, images, submission.device),
+        "attention_maps",
+        (HEADS_OF, depth, heads, grid, grid),
     )
     fig, axes = plt.subplots(HEADS_OF * depth, heads + 1, figsize=(2.1 * (heads + 1), 2.1 * HEADS_OF * depth), dpi=120)
     rows = []

@@ -166,10 +166,10 @@ def vit_forward(config: dict, state: dict, images) -> dict:
     return {"logits": logits, "logits_w": both[0] if pair else both, "weights": both[1] if pair else None}
 
 
-def maps(config: dict, state: dict, images) -> torch.Tensor:
-    """The student's attention_maps of the student's ViT(**config) holding `state`."""
+def maps(config: dict, state: dict, images, device: str = "cpu") -> torch.Tensor:
+    """The student's attention_maps of the student's ViT(**config) holding `state`, on `device`."""
     vit = importlib.import_module("vit")
-    return vit.attention_maps(load(vit.ViT(**config), state), torch.as_tensor(images))
+    return vit.attention_maps(load(vit.ViT(**config), state), torch.as_tensor(images), device)
 
 
 def maps_of_weights(config: dict, weights, images) -> torch.Tensor:
@@ -342,8 +342,8 @@ def train_cnn(init_seed: int, x, y, settings: dict) -> dict:
     return {"state": state_of(model), "history": history}
 
 
-def rollouts(config: dict, state: dict, images) -> torch.Tensor:
+def rollouts(config: dict, state: dict, images, device: str = "cpu") -> torch.Tensor:
     """rollout_maps (the student's attention_weights and attention_rollout) of the student's
-    ViT(**config) holding `state`."""
+    ViT(**config) holding `state`, on `device`."""
     vit = importlib.import_module("vit")
-    return vit.rollout_maps(load(vit.ViT(**config), state), torch.as_tensor(images))
+    return vit.rollout_maps(load(vit.ViT(**config), state), torch.as_tensor(images), device)
