@@ -13,8 +13,11 @@ suites, same sandbox, same batch code), then judges each one:
 - the stubs must score zero, every test failing with its task's NotImplementedError;
 - a wrong variant is *caught* when it loses exactly the tasks it names, and its feedback must
   name the mistake; losing other tasks is a grader that blames the wrong concept;
-- with `seeds` > 1, every test marked `seeded` is graded again with other seeds, and a verdict
-  that changes is reported (a threshold on a random outcome that does not hold).
+- with `seeds` > 1, the tests marked `seeded` are graded again with other seeds, and a verdict
+  that changes is reported (a threshold on a random outcome that does not hold). They are graded
+  again for the solution, every correct variant and every wrong variant that should lose a task
+  with a seeded test: a wrong variant that keeps such a task is, for that task, a right answer, and
+  the solution and the correct variants already show that a right answer's verdict holds.
 
 It passes when nothing of that went wrong, at least `MIN_WRONG` wrong and `MIN_CORRECT` correct
 variants exist, and at least `CATCH_RATE` of the wrong ones are caught.
@@ -139,6 +142,7 @@ class Audit:
     rows: list[Row]
     seeds: int
     seconds: float = 0.0
+    redrawn: list[str] = field(default_factory=list)  # the submissions whose seeded tests were graded again
 
     def of(self, kind: str) -> list[Row]:
         return [r for r in self.rows if r.kind == kind]
@@ -177,6 +181,7 @@ class Audit:
             "assignment": self.assignment,
             "seeds": self.seeds,
             "seconds": self.seconds,
+            "redrawn": self.redrawn,
             "passed": self.passed,
             "catch_rate": self.catch_rate,
             "false_failures": self.false_failures,
@@ -206,6 +211,17 @@ def unstable_tests(first: dict, again: list[dict]) -> list[str]:
             if t["nodeid"] in verdicts and t["passed"] != verdicts[t["nodeid"]] and t["name"] not in changed:
                 changed.append(t["name"])
     return changed
+
+
+def to_redraw(plan: dict[str, tuple[str, tuple[str, ...], str]], seeded: set[str]) -> list[str]:
+    """Of the audit's submissions ({name: (kind, tasks it should lose, phrase)}), those whose seeded
+    tests are graded with more draws of seeds, given the tasks that have seeded tests: the solution,
+    every correct variant, and the wrong variants that should lose one of those tasks."""
+    return [
+        n
+        for n, (kind, expected, _) in plan.items()
+        if kind in ("solution", "correct") or (kind == "wrong" and seeded & set(expected))
+    ]
 
 
 def audit(
@@ -242,18 +258,33 @@ def audit(
         grade(course, a.id, subs, out / "0", jobs=jobs, isolation=isolation, progress=progress)
         results = {n: json.loads((student_dir(out / "0", n) / "result.json").read_text()) for n in plan}
         again: dict[str, list[dict]] = {n: [] for n in plan}
+
+        def regrade(names: list[str], trial: int) -> None:
+            """The seeded tests of `names` (a group graded together), with the seeds of `trial`."""
+            folder = Path(tmp) / "redraw" / names[0]
+            if not folder.exists():
+                for n in names:
+                    shutil.copytree(subs / n, folder / n)
+            graded = out / f"{trial}-{names[0]}"
+            grade(course, a.id, folder, graded, jobs=jobs, isolation=isolation, trial=trial, seeded_only=True)
+            for n in names:
+                again[n].append(json.loads((student_dir(graded, n) / "result.json").read_text()))
+
+        redrawn: list[str] = []
         for trial in range(1, seeds):
-            grade(course, a.id, subs, out / str(trial), jobs=jobs, isolation=isolation, trial=trial, seeded_only=True)
-            for n in plan:
-                again[n].append(json.loads((student_dir(out / str(trial), n) / "result.json").read_text()))
-            if not again["solution"][-1]["tests"]:
+            regrade(["solution"], trial)  # first: the tasks of its seeded tests say which variants follow
+            seeded = {t["task"] for t in again["solution"][-1]["tests"]}
+            if not seeded:
                 break  # no test is marked seeded: other draws cannot change a verdict
+            redrawn = to_redraw(plan, seeded)
+            if len(redrawn) > 1:
+                regrade(redrawn[1:], trial)
     rows = []
     for n, (kind, expected, says) in plan.items():
         row = judge(n.split("-", 1)[-1], kind, expected, says, results[n])
         row.unstable = unstable_tests(results[n], again[n])
         rows.append(row)
-    return Audit(a.id, rows, seeds, round(time.monotonic() - started, 1))
+    return Audit(a.id, rows, seeds, round(time.monotonic() - started, 1), redrawn)
 
 
 def render(report: Audit) -> str:
@@ -276,6 +307,13 @@ def render(report: Audit) -> str:
         f"caught {sum(r.verdict == 'caught' for r in wrong)} of {len(wrong)} wrong variants "
         f"({report.catch_rate:.0%}); false failures: {report.false_failures}",
     ]
+    if report.redrawn:
+        n_correct = sum(n.startswith("correct-") for n in report.redrawn)
+        n_wrong = sum(n.startswith("wrong-") for n in report.redrawn)
+        lines.append(
+            f"seeded tests graded with {report.seeds - 1} more draw(s) of seeds: the solution, {n_correct} correct and "
+            f"{n_wrong} wrong variants (those that should lose a task with a seeded test)"
+        )
     problems = report.problems()
     lines += [f"  problem: {p}" for p in problems] or ["audit passed"]
     return "\n".join(lines)

@@ -134,7 +134,8 @@ def grade(assignment, submissions, out, jobs, force):
     type=click.IntRange(1, 50),
     default=1,
     show_default=True,
-    help="Draws of seeds: tests marked `seeded` are graded again with N-1 other seeds.",
+    help="Draws of seeds: tests marked `seeded` are graded again with N-1 other seeds (for the solution, the correct "
+    "variants and the wrong ones that should lose a task with a seeded test).",
 )
 @click.option("--jobs", type=int, default=None, help="Submissions graded at once (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON instead of a table.")

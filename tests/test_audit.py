@@ -123,3 +123,16 @@ def test_cli_passes_extra_to_the_audit(monkeypatch):
     for args in (["audit", "hw1"], ["audit", "hw1", "--extra"]):
         CliRunner().invoke(main, args)
     assert seen == [False, True]
+
+
+def test_more_draws_of_seeds_regrade_every_right_answer_and_the_wrong_ones_that_lose_a_seeded_task():
+    plan = {
+        "solution": ("solution", (), ""),
+        "stubs": ("stubs", ("1.1", "1.2"), ""),
+        "wrong-a": ("wrong", ("1.1",), "a"),
+        "wrong-b": ("wrong", ("1.2",), "b"),
+        "wrong-ab": ("wrong", ("1.1", "1.2"), "ab"),
+        "correct-c": ("correct", (), ""),
+    }
+    assert audit_mod.to_redraw(plan, {"1.2"}) == ["solution", "wrong-b", "wrong-ab", "correct-c"]
+    assert audit_mod.to_redraw(plan, {"1.1", "1.2"}) == ["solution", "wrong-a", "wrong-b", "wrong-ab", "correct-c"]

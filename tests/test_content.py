@@ -27,7 +27,7 @@ def audited(request) -> dict:
 
 def table(report: dict) -> str:
     rows = [Row(**{k: v for k, v in r.items() if k != "verdict"}) for r in report["rows"]]
-    return render(Audit(report["assignment"], rows, report["seeds"], report["seconds"]))
+    return render(Audit(report["assignment"], rows, report["seeds"], report["seconds"], report["redrawn"]))
 
 
 def test_the_audit_passes(audited):
