@@ -134,24 +134,22 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_it(course
     assert sorted(summary.graded) == sorted(NAMES)
 
 
-def test_ctrl_c_loses_nothing_and_the_rerun_resumes(course, class_dir, solutions, tmp_path):
-    # graded last (students go in name order), a right answer that takes 4 s to import: the run is
-    # still going when the first student is done, however fast the others are graded
-    shutil.copytree(solutions, class_dir / "zed")
-    with open(class_dir / "zed" / "information.py", "a") as f:
-        f.write("\n\nimport time\n\ntime.sleep(4)\n")
+def test_ctrl_c_loses_nothing_and_the_rerun_resumes(course, class_dir, tmp_path):
     out = tmp_path / "out"
+    # as a terminal starts it: Ctrl-C interrupts (a job started in the background by a
+    # non-interactive shell, CI's tests perhaps, inherits SIGINT ignored, and so would this run)
     proc = subprocess.Popen(cli(course, "grade", "hw1", str(class_dir), "--out", str(out), "--jobs", "1"),
-                            env=env_for(course), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env_for(course), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert wait_until(lambda: any(finished(p) for p in (out / "students").glob("*")), 120)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     proc.wait(timeout=60)
     done_before = {p.name for p in (out / "students").glob("*") if finished(p)}
-    assert 1 <= len(done_before) and "zed" not in done_before
+    assert 1 <= len(done_before) < len(NAMES)
     summary = grade(course, "hw1", class_dir, out, jobs=2)
     assert set(summary.skipped) == done_before
     totals = {r["student"]: r["total"] for r in csv.DictReader((out / "grades.csv").open())}
-    assert totals == {"ada": "100", "bob": "100", "cy": "100", "dee": "100", "eve": "0", "zed": "100"}
+    assert totals == {"ada": "100", "bob": "100", "cy": "100", "dee": "100", "eve": "0"}
 
 
 def test_the_grading_side_has_a_time_limit_per_test(course, solutions, monkeypatch, tmp_path):
