@@ -16,6 +16,23 @@ def test_corpus_split_sizes_and_alphabet():
     assert "Gutenberg" not in train + valid and valid.startswith("THE TEMPEST")
 
 
+def test_the_capstone_corpus_and_the_held_out_plays_split_the_package_and_share_no_text():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("shakespeare_build", data.datasets_dir() / "shakespeare" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    plays = build.TRAIN + build.VALID + build.MORE + list(build.HELD_OUT.values())
+    assert len(plays) == len(set(plays)) == 37 and not set(plays) & set(build.POEMS)  # build.py checks the package
+    corpus = data._verified_bytes("shakespeare", "train.txt") + data._verified_bytes("shakespeare", "more_plays.txt")
+    assert len(corpus) == 937_688 + 3_399_860 and corpus.isascii()
+    for name in ("valid", *build.HELD_OUT):
+        held = data._verified_bytes("shakespeare/heldout", f"{name}.txt")
+        title = held.split(b"\n", 1)[0]
+        assert title.isupper() and title not in corpus, name  # the play is not in the corpus, by its title
+        assert not any(held[i : i + 200] in corpus for i in range(0, len(held) - 200, 2000)), name
+
+
 def test_digits_shapes_and_split():
     images, labels, split = data.load_digits()
     assert images.shape == (1797, 8, 8) and images.max() == 16
