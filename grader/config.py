@@ -19,6 +19,7 @@ from grader.worker.protocol import MAX_MESSAGE
 
 PILLARS = ("information", "control", "optimization", "compression", "perception", "all five")
 STATUSES = ("built", "planned")
+ARTIFACT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 TASK_ID = re.compile(r"^\d+\.\d+$")
 REPLY_MB_MAX = MAX_MESSAGE >> 20  # MB: the largest frame the wire carries at all
 
@@ -43,6 +44,7 @@ class Assignment:
     tasks: tuple[Task, ...]
     limits: Limits
     preload: tuple[str, ...] = ()  # heavy libraries a worker imports before its limits apply
+    artifacts: tuple[str, ...] = ()  # files a submission carries beside its modules (a trained model)
     grader: Path | None = field(default=None, compare=False)  # the folder with suites/ and worker/drivers/ (paths.py)
 
     @property
@@ -157,7 +159,7 @@ class _Reader:
             node,
             path,
             ("id", "folder", "title", "pillar", "status", "estimate_hours", "modules", "readings", "tasks"),
-            ("limits", "preload"),
+            ("limits", "preload", "artifacts"),
         )
         tasks = [self.task(t, f"{path}.tasks[{i}]") for i, t in enumerate(self.sequence(m["tasks"], f"{path}.tasks"))]
         if not tasks:
@@ -183,7 +185,17 @@ class _Reader:
             preload=tuple(self.scalar(x, f"{path}.preload", str) for x in self.sequence(m["preload"], f"{path}.preload"))
             if "preload" in m
             else (),
+            artifacts=self.artifacts(m["artifacts"], f"{path}.artifacts") if "artifacts" in m else (),
         )
+
+    def artifacts(self, node, path) -> tuple[str, ...]:
+        names = tuple(self.scalar(x, path, str) for x in self.sequence(node, path))
+        for i, name in enumerate(names):
+            if not ARTIFACT.match(name) or name.endswith((".py", ".ipynb")):
+                raise self.fail(
+                    node.value[i], f"{path}[{i}]", f"expected a plain file name like model.pt (not .py or .ipynb), got '{name}'"
+                )
+        return names
 
 
 def node_repr(node: yaml.Node) -> str:

@@ -33,13 +33,17 @@ def heldout_files() -> list[Path]:
     return sorted(p for p in datasets_dir().glob("*/heldout/*") if p.is_file() and p.name != "SHA256SUMS")
 
 
+HELD_OUT_PLAYS = ("valid", "twelfth_night", "richard_ii", "coriolanus")
+
+
 @cache
 def load_text(split: str = "train") -> str:
-    """The Shakespeare corpus: split "train" (seven plays) or "valid" (The Tempest, held out:
-    only in the instructor's copy)."""
-    if split not in ("train", "valid"):
-        raise ValueError(f"split must be 'train' or 'valid', not {split!r}")
-    folder = "shakespeare" if split == "train" else "shakespeare/heldout"
+    """The Shakespeare corpus (datasets/shakespeare/README.md): "train" (hw1's seven plays),
+    "more_plays" (26 more: the capstone trains on both), or a held-out play, only in the instructor's
+    copy: "valid" (The Tempest), "twelfth_night", "richard_ii", "coriolanus"."""
+    if split not in ("train", "more_plays") + HELD_OUT_PLAYS:
+        raise ValueError(f"split must be one of train, more_plays, {', '.join(HELD_OUT_PLAYS)}; not {split!r}")
+    folder = "shakespeare" if split in ("train", "more_plays") else "shakespeare/heldout"
     return _verified_bytes(folder, f"{split}.txt").decode("ascii")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -191,7 +192,7 @@ def own_files_only(path: Path, assignment: Assignment) -> None:
         if not path.is_file():
             refuse(path, "is not a regular file")
         return
-    names = [f"{m}.py" for m in assignment.modules]
+    names = [f"{m}.py" for m in assignment.modules] + list(assignment.artifacts)
     candidates = [path / n for n in names] + [p for p in path.glob("*.ipynb")] + [path / assignment.folder]
     candidates += list((path / assignment.folder).glob("*.ipynb")) if (path / assignment.folder).is_dir() else []
     for p in candidates:
@@ -214,6 +215,9 @@ def submission_folder(path: Path, course, assignment: Assignment):
     code, lines = notebook_module(notebook, read_only_cells(course, assignment))
     with tempfile.TemporaryDirectory(prefix="course-notebook-") as tmp:
         write_modules(code, assignment, Path(tmp))
+        for name in assignment.artifacts:  # the trained model beside the notebook goes with it
+            if (notebook.parent / name).is_file():
+                shutil.copyfile(notebook.parent / name, Path(tmp) / name)
         token = _CELLS.set((f"{assignment.modules[0]}.py", lines))
         try:
             yield Path(tmp)

@@ -68,12 +68,18 @@ def snapshot_file(assignment: AssignmentRef) -> Path:
 
 
 def drivers_file(assignment: AssignmentRef) -> Path:
-    return grader_dir(assignment) / "worker" / "drivers" / f"{assignment.id}.py"
+    """grader/worker/drivers/<id>.py, or the folder grader/worker/drivers/<id>/ of an assignment whose
+    drivers come in parts."""
+    folder = grader_dir(assignment) / "worker" / "drivers"
+    return folder / assignment.id if (folder / assignment.id).is_dir() else folder / f"{assignment.id}.py"
 
 
 def drivers_source(assignment: AssignmentRef) -> str:
-    """The assignment's drivers as source ("" when it has none), for the worker."""
+    """The assignment's drivers as source ("" when it has none), for the worker: the file, or the
+    folder's *.py files joined in name order (one module, one namespace)."""
     path = drivers_file(assignment)
+    if path.is_dir():
+        return "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(path.glob("*.py")))
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 

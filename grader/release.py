@@ -128,7 +128,8 @@ class FillTaskHeadings:
 
 
 def student_files(course: Course, assignment: Assignment) -> dict[str, str | bytes]:
-    """The student's version of every file of one assignment, by relative path."""
+    """The student's version of every file of one assignment, by relative path; the reference's
+    artifacts (its trained model) are not the student's."""
     src = course.root / "solutions" / assignment.folder
     if not src.is_dir():
         raise ReleaseError(f"{src}: missing; a built assignment needs its solutions folder")
@@ -141,6 +142,8 @@ def student_files(course: Course, assignment: Assignment) -> dict[str, str | byt
         if not path.is_file() or "__pycache__" in path.parts:
             continue
         rel = path.relative_to(src).as_posix()
+        if rel in assignment.artifacts:
+            continue
         pipeline = steps.get(path.suffix)
         if pipeline is None:
             out[rel] = path.read_bytes()

@@ -53,6 +53,9 @@ def test_a_valid_file_parses(tmp_path):
     assert c.assignment("hw1").task("1.1").points == 10.0
     limits = parse_course(GOOD.replace("  title: C\n", "  title: C\n  limits: {reply_mb: 16, threads: 8, scratch_mb: 2}\n"), tmp_path).limits
     assert (limits.reply_mb, limits.threads, limits.scratch_mb) == (16, 8, 2)
+    assert c.assignment("hw1").artifacts == ()
+    with_files = parse_course(GOOD.replace("modules: [information]", "modules: [information]\n    artifacts: [model.pt, m.sqz]"), tmp_path)
+    assert with_files.assignment("hw1").artifacts == ("model.pt", "m.sqz")
 
 
 @pytest.mark.parametrize(
@@ -69,6 +72,8 @@ def test_a_valid_file_parses(tmp_path):
         (("modules: [information]", "modules: information"), "assignments[0].modules: expected a list"),
         (("  id: c\n", "  id: c\n  id: d\n"), "course.yaml:3: course.id: duplicate key"),
         (("title: One", "title: [One"), "not valid YAML"),
+        (("modules: [information]", "modules: [information]\n    artifacts: [model.py]"), "artifacts[0]: expected a plain file name"),
+        (("modules: [information]", "modules: [information]\n    artifacts: [../x.pt]"), "artifacts[0]: expected a plain file name"),
     ],
 )
 def test_mistakes_name_the_key_and_the_line(tmp_path, edit, expected):
