@@ -89,7 +89,7 @@ def test_a_worker_holds_no_grading_side_module_suite_or_solution(tmp_path, isola
             outside = [m for m in loaded if m != "grader" and not m.startswith("grader.worker")]
             assert not outside, f"{a.id}: the worker imported {outside}"
             assert "grader.worker.server" in loaded
-            assert (f"grader.worker.drivers.{a.id}" in loaded) == paths.drivers_file(a).is_file()
+            assert (f"grader.worker.drivers.{a.id}" in loaded) == paths.drivers_file(a).exists()
             assert probe.files_seen() == []
         finally:
             sub.close()
@@ -150,3 +150,17 @@ def test_the_cycle_check_finds_a_cycle():
     assert cycles({"runner": {"notebook"}, "notebook": {"nbgrade"}, "nbgrade": {"runner"}, "cli": {"runner"}}) == [
         ["nbgrade", "notebook", "runner"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_drivers_in_parts_are_one_module_in_name_order(tmp_path):
+    """An assignment's drivers may be a folder of parts (grader/worker/drivers/<id>/*.py): the worker
+    gets them joined in name order, one namespace, as it gets a single file."""
+    course = load_course(ROOT)
+    capstone = course.assignment("capstone")
+    parts = sorted(paths.drivers_file(capstone).glob("*.py"))
+    assert paths.drivers_file(capstone).is_dir() and parts[0].name == "00_common.py"
+    source = paths.drivers_source(capstone)
+    assert source.index("class CourseGPT") < source.index("def artifact_run") < source.index("def train_run")
+    namespace: dict = {}
+    exec(compile(source, "<capstone drivers>", "exec"), namespace)  # the parts' names meet in one module
+    assert callable(namespace["artifact_run"]) and namespace["CourseGPT"].__name__ == "CourseGPT"

@@ -11,6 +11,18 @@ from grader.release import ReleaseError, StripSolutions, release_assignments, re
 from tests.conftest import BUILT, ROOT
 
 
+def test_an_assignments_artifacts_are_not_the_students(course):
+    """The capstone's reference model (model.pt, model.sqz, course.yaml's `artifacts`) stays in
+    solutions/: a student makes their own."""
+    from grader.release import student_files
+
+    capstone = course.assignment("capstone")
+    assert capstone.artifacts == ("model.pt", "model.sqz")
+    assert all((ROOT / "solutions" / capstone.folder / name).is_file() for name in capstone.artifacts)
+    files = student_files(course, capstone)
+    assert "gpt.py" in files and not set(capstone.artifacts) & set(files)
+
+
 def test_committed_assignments_are_what_release_generates():
     """Every file a release generates is this checkout's assignments/ as committed (git HEAD), or as it
     is now (a release not committed yet); a learner's edits to the stubs do not make it fail."""

@@ -1,0 +1,50 @@
+"""Fixtures for the capstone suites. The grading side's own model (model.py) computes every rate and
+bits-per-character figure from weights or from the logits a worker returns; the texts are the
+course's (datasets/shakespeare), the hidden play only in hidden suites (hidden/conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grader.data import load_text
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """The grading side's reference computations: one intra-op thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def public_text() -> str:
+    """hw1's training text (seven plays, in every release): what public tests read."""
+    return load_text("train")
+
+
+@pytest.fixture
+def gpt(submission):
+    return submission.module("gpt")
+
+
+@pytest.fixture
+def train(submission):
+    return submission.module("train")
+
+
+@pytest.fixture
+def coder(submission):
+    return submission.module("coder")
+
+
+@pytest.fixture
+def squeeze(submission):
+    return submission.module("squeeze")
+
+
+@pytest.fixture
+def tradeoff(submission):
+    return submission.module("tradeoff")
