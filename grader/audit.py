@@ -93,10 +93,11 @@ def load_variants(assignment: Assignment, extra: bool = False) -> tuple[list[Var
     return wrong, correct
 
 
-def make_submission(solutions: Path, variant: Variant, target: Path) -> Path:
-    """A submission folder: the solution's modules with the variant's edits applied."""
+def make_submission(solutions: Path, variant: Variant, target: Path, artifacts: tuple[str, ...] = ()) -> Path:
+    """A submission folder: the solution's modules with the variant's edits applied, and the
+    solution's artifacts (its trained model) beside them."""
     target.mkdir(parents=True, exist_ok=True)
-    for src in Path(solutions).glob("*.py"):
+    for src in [*Path(solutions).glob("*.py"), *(Path(solutions) / name for name in artifacts)]:
         shutil.copy(src, target / src.name)
     for file, old, new in variant.edits():
         path = target / file
@@ -254,7 +255,7 @@ def audit(
         shutil.copytree(solutions, subs / "solution", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(course.root / "assignments" / a.folder, subs / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
         for v in wrong + correct:
-            make_submission(solutions, v, subs / f"{'wrong' if v.wrong else 'correct'}-{v.name}")
+            make_submission(solutions, v, subs / f"{'wrong' if v.wrong else 'correct'}-{v.name}", a.artifacts)
         grade(course, a.id, subs, out / "0", jobs=jobs, isolation=isolation, progress=progress)
         results = {n: json.loads((student_dir(out / "0", n) / "result.json").read_text()) for n in plan}
         again: dict[str, list[dict]] = {n: [] for n in plan}
