@@ -121,9 +121,13 @@ def draw_frontier(submission, out: Path) -> list[Path]:
     bz2 = artifact.baselines(text)["bz2"]
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
     ax.plot([r[1] for r in rows], [r[2] for r in rows], "o-", color="C0")
-    for name, size, bpc in rows:
+    for i, (name, size, bpc) in enumerate(rows):  # alternate sides: stages of one rate sit together
         ax.annotate(
-            f"{name}\n{size / 1024:,.0f} KiB, {bpc:.3f}", (size, bpc), textcoords="offset points", xytext=(6, 4), fontsize=8
+            f"{name}\n{size / 1024:,.0f} KiB, {bpc:.3f}",
+            (size, bpc),
+            textcoords="offset points",
+            xytext=(8, 6) if i % 2 else (8, -22),
+            fontsize=8,
         )
     ax.axhline(bz2, color="C3", ls="--", label=f"bz2 -9 on this text ({bz2:.3f})")
     ax.axhline(rows[0][2] * 1.03, color="grey", ls=":", label="float32 + 3% (the budget)")
