@@ -167,7 +167,7 @@ class Judged:
 def judge(submission, text: str, seed: int) -> Judged:
     f = files(submission)
     need(submission, f)
-    assert f.pt is not None and f.sqz is not None
+    assert f.pt is not None and f.sqz is not None, "need() found both files"
     config, state = checkpoint(f.pt)
     if len(f.sqz) > CAP_BYTES:
         raise AssertionError(f"model.sqz has {len(f.sqz):,} bytes, over the cap of {CAP_BYTES:,} (1 MiB)")

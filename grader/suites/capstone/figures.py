@@ -62,7 +62,7 @@ def heldout() -> tuple[str, str]:
 def saved(submission) -> dict:
     f = artifact.files(submission)
     artifact.need(submission, f)
-    assert f.pt is not None
+    assert f.pt is not None, "artifact.need found model.pt"
     return torch.load(io.BytesIO(f.pt), map_location="cpu", weights_only=True)
 
 
@@ -102,7 +102,7 @@ def draw_frontier(submission, out: Path) -> list[Path]:
     plt = pyplot()
     f = artifact.files(submission)
     artifact.need(submission, f)
-    assert f.pt is not None and f.sqz is not None
+    assert f.pt is not None and f.sqz is not None, "artifact.need found both files"
     config, state = artifact.checkpoint(f.pt)
     text, where = heldout()
     ids = M.ids_of(text)
@@ -147,7 +147,7 @@ def draw_crossover(submission, out: Path) -> list[Path]:
     plt = pyplot()
     f = artifact.files(submission)
     artifact.need(submission, f)
-    assert f.pt is not None and f.sqz is not None
+    assert f.pt is not None and f.sqz is not None, "artifact.need found both files"
     config, state = artifact.checkpoint(f.pt)
     text, where = heldout()
     ids = M.ids_of(text)

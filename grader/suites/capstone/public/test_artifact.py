@@ -25,7 +25,7 @@ def on_public(submission, seed_of, public_text):
 def test_your_files_load(on_public):
     """Do model.pt (gpt.save) and model.sqz (squeeze.unpack, at most 1 MiB) load as one gpt.GPT, the compressed one with model.pt's shapes?"""
     j = on_public()
-    assert j.sqz_bytes <= artifact.CAP_BYTES
+    assert j.sqz_bytes <= artifact.CAP_BYTES, f"model.sqz has {j.sqz_bytes:,} bytes, over the cap of {artifact.CAP_BYTES:,}"
 
 
 @pytest.mark.task("6.6")
