@@ -382,9 +382,9 @@ def finetune(
     The recipe: a frozen copy of the model is the teacher; the loss is the mean of the cross-entropy
     of the targets and the KL divergence from the teacher's next-character distribution; AdamW
     (no weight decay), the learning rate cosine-decayed from lr to lr / 10.
-    - Pruning (the first half of the steps): every 10 steps until 60% of them, the masks become
-      global_masks(current weights, s_t) on Zhu & Gupta's schedule s_t up to `sparsity`; after every
-      step the pruned weights are set back to 0.
+    - Pruning (the first half of the steps): every 10 steps over the first 60% of that half (T
+      steps), the masks become global_masks(current weights, s_t), s_t = sparsity_at(t, T, sparsity)
+      (Zhu & Gupta's schedule); after every step the pruned weights are set back to 0.
     - Quantization-aware training (the second half): the forward uses every kept weight replaced by
       its nearest level, the levels refitted by kmeans_levels every 25 steps, the gradient passed
       straight through to the float weights (straight-through estimator); at the end every matrix
