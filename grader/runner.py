@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import os
 import signal
 import threading
@@ -103,6 +104,11 @@ class GradingPlugin:
     @pytest.fixture(scope="session")
     def submission(self) -> Submission:
         return self.sub
+
+    @pytest.fixture(scope="session")
+    def snapshot(self) -> dict:
+        """Reference values made from the solutions by `course snapshot ID` (the suite's snapshots.py)."""
+        return json.loads(paths.snapshot_file(self.assignment).read_text())
 
     @pytest.fixture
     def seed(self, request) -> int:

@@ -1,8 +1,6 @@
 """Fixtures for the hw1 suites: the student's two modules, the corpus, the stored reference values."""
 
-import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -40,9 +38,3 @@ def backwards(corpus) -> str:
 def backwards_coded(backwards) -> tuple[dict, bytes, int]:
     """(code, data, n_bits): the backwards corpus under a code of whole hex digits (session scope: built before a test's time starts)."""
     return hex_coded(backwards)
-
-
-@pytest.fixture(scope="session")
-def snapshot() -> dict:
-    """Reference values made from the solutions by `course snapshot hw1` (see snapshots.py)."""
-    return json.loads((Path(__file__).parent / "_snapshots" / "reference.json").read_text())

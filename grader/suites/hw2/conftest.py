@@ -1,8 +1,5 @@
 """Fixtures for the hw2 suites: the student's modules, the digits, the stored reference values."""
 
-import json
-from pathlib import Path
-
 import pytest
 
 from grader.data import digit_features
@@ -22,9 +19,3 @@ def plant_mod(submission):
 def digits():
     """(x (n, 64) in [0, 1], labels, split): split 0 train, 1 validation, 2 test."""
     return digit_features()
-
-
-@pytest.fixture(scope="session")
-def snapshot() -> dict:
-    """Reference values made from the solutions by `course snapshot hw2` (see snapshots.py)."""
-    return json.loads((Path(__file__).parent / "_snapshots" / "reference.json").read_text())

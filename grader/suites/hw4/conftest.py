@@ -8,9 +8,6 @@ and the rule; task 4.7's experiment, which runs the student's pruning and sharin
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -140,9 +137,3 @@ def no_borrowed_references(request, submission, _course_test):
     """Fail a test whose task's code (or, in the experiment, the code it runs) uses what the rule forbids."""
     enforce(request, submission, RULES)
     yield
-
-
-@pytest.fixture(scope="session")
-def snapshot() -> dict:
-    """Reference values made from the solutions by `course snapshot hw4` (see snapshots.py)."""
-    return json.loads((Path(__file__).parent / "_snapshots" / "reference.json").read_text())
