@@ -19,6 +19,7 @@ from grader.data import HELD_OUT_PLAYS, load_text
 from grader.paths import module_from_file
 from grader.suites.capstone import model as M
 from grader.suites.capstone import squeeze_checks as C
+from grader.suites.capstone.hidden import squeeze_reference as R
 from grader.worker.drivers.capstone import squeeze as course_coder
 from tests.conftest import ROOT
 
@@ -108,11 +109,11 @@ def test_compress_matches_the_grading_side(with_course_coder):
     state = M.random_state(M.TINY, 5)
     model = model_of(M.TINY, state)
     assert S.compress(model, 0.6, 3) is model
-    check_compressed, reference_compress = C.check_compressed, C.reference_compress
-
     got = GPT.GPT(**M.TINY).state_dict() | {k: v.clone() for k, v in model.state_dict().items()}
-    check_compressed({"same": True, "state": got}, M.TINY, state, 0.6, 3, "compress")
-    want = reference_compress(M.TINY, state, 0.6, 3)
+    C.check_compressed(
+        {"same": True, "state": got}, M.TINY, state, 0.6, 3, R.compress_expected(M.TINY, state, 0.6, 3), "compress"
+    )
+    want = R.reference_compress(M.TINY, state, 0.6, 3)
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-6)
 
@@ -123,7 +124,7 @@ def test_compress_matches_the_grading_side(with_course_coder):
 def test_events_round_trip_and_match_the_grading_side():
     for codes, k, _ in C.event_cases():
         events = S.to_events(torch.tensor(codes), k)
-        assert events == C.reference_events(codes, k)
+        assert events == R.reference_events(codes, k)
         assert S.from_events(events, len(codes), k).tolist() == codes
         assert all(0 <= e <= C.RUN * k for e in events)
 
@@ -132,8 +133,8 @@ def test_events_round_trip_and_match_the_grading_side():
 def test_pack_is_the_graders_file(with_course_coder, shape, seed):
     config, state = C.SHAPES[shape], C.case_state(shape, seed)
     data = S.pack(model_of(config, state))
-    assert data == C.build(config, state) == S.pack(model_of(config, state))
-    parsed = C.check_pack(data, config, state, "pack")
+    assert data == R.build(config, state) == S.pack(model_of(config, state))
+    parsed = C.check_pack(data, config, state, data, "pack")
     assert S.breakdown(data) == parsed.parts and sum(parsed.parts.values()) == len(data)
     back = S.unpack(data)
     assert not back.training
@@ -142,7 +143,7 @@ def test_pack_is_the_graders_file(with_course_coder, shape, seed):
 
 
 def test_unpack_refuses_broken_files(with_course_coder):
-    data = C.case_file("tiny", 1)
+    data = R.build(M.TINY, C.case_state("tiny", 1))
     for bad in (b"", b"XQZ1" + data[4:], data[:-1] if data[-1] else data[:-2], data + b"\0", data[:100]):
         with pytest.raises(ValueError):
             S.unpack(bad)

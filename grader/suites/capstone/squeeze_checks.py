@@ -1,15 +1,17 @@
-"""Task 6.4 on the grading side: the course's own account of squeeze.py's pipeline and file, to judge
-what the student's functions return (masks, levels, events, files, models), with the failure message
-that names the mistake.
+"""Task 6.4 on the grading side: the checks that judge what the student's squeeze.py returns (masks,
+levels, events, files, models), each failure message naming the mistake.
 
-The student's squeeze.py runs with the course's arithmetic coder (the drivers' squeeze_course_coder),
-so the streams in the files pack writes are decoded here with the same coder, and the files given to
-unpack are written here with it: task 6.4 never depends on the student's coder (task 6.2).
-Nothing here imports the solutions, so public suites may use it.
+The student's squeeze.py runs with the course's arithmetic coder (the drivers' squeeze_CODER), so the
+streams in the files pack writes are decoded here with the same coder: task 6.4 never depends on the
+student's coder (task 6.2). Masks, the file's layout and tables are judged by their properties;
+k-means levels, events and files are compared with the reference's, which the public suite reads from
+`course snapshot capstone` (see snapshots.py) and the hidden suite computes
+(hidden/squeeze_reference.py). Nothing here imports the solutions, so public suites may use it.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import struct
@@ -20,8 +22,6 @@ import torch
 from grader.assertions import short
 from grader.suites.capstone import model as M
 from grader.worker.drivers.capstone.squeeze import squeeze_Decoder as Decoder
-from grader.worker.drivers.capstone.squeeze import squeeze_Encoder as Encoder
-from grader.worker.drivers.capstone.squeeze import squeeze_quantize as quantize
 
 MAGIC = b"SQZ1"
 RUN = 16
@@ -99,13 +99,6 @@ def check_masks(got, weights: dict[str, torch.Tensor], sparsity: float, what: st
     return masks
 
 
-def reference_masks(weights: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
-    flat = torch.cat([w.abs().flatten() for w in weights.values()])
-    keep = torch.ones(flat.numel(), dtype=torch.bool)
-    keep[torch.argsort(flat, stable=True)[: pruned_count(sparsity, flat.numel())]] = False
-    return {n: p.view(w.shape) for (n, w), p in zip(weights.items(), keep.split([w.numel() for w in weights.values()]))}
-
-
 def mask_cases(seed: int = 640) -> list[tuple[dict[str, torch.Tensor], float, str]]:
     """Tensors of different scales (so that one global threshold prunes them unequally), with large
     negative weights, at sparsities where round and int() differ."""
@@ -135,24 +128,6 @@ def mask_cases(seed: int = 640) -> list[tuple[dict[str, torch.Tensor], float, st
 # -- 2. k-means levels -----------------------------------------------------------------------------
 
 
-def reference_kmeans(values: torch.Tensor, k: int, iters: int = 30) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """The handout's k-means (linear initialisation, nearest level with ties to the lower index,
-    means, `iters` rounds or until no index changes), float32: (levels, indices, whether it stopped
-    because no index changed)."""
-    w = values.float()
-    levels = torch.linspace(float(w.min()), float(w.max()), k, dtype=torch.float32)
-    indices = (w[:, None] - levels[None, :]).abs().argmin(dim=1)
-    for _ in range(iters):
-        counts = torch.bincount(indices, minlength=k)
-        sums = torch.zeros(k, dtype=torch.float32).index_add_(0, indices, w)
-        levels = torch.where(counts > 0, sums / counts.clamp(min=1), levels)
-        new = (w[:, None] - levels[None, :]).abs().argmin(dim=1)
-        if torch.equal(new, indices):
-            return levels, indices, True
-        indices = new
-    return levels, indices, False
-
-
 # Levels agree with the course's run within LEVEL_TOLERANCE of the values' range (float32 sums in
 # another order). Where float noise moved a value lying on a midpoint to the other level, the runs
 # part: then a converged answer is accepted if it is a k-means fixed point (every value at its
@@ -161,14 +136,24 @@ LEVEL_TOLERANCE = 1e-5
 LOOSE_TOLERANCE = 1e-2
 
 
-def kmeans_verdict(
-    values: torch.Tensor, levels: torch.Tensor, indices: torch.Tensor, k: int, iters: int, used: bool = False
-) -> str:
-    """ "" if (levels, indices) are the handout's k-means of `values` (the comment above), else why not;
-    with `used`, `levels` are only the levels some value took, compared with the course's such levels."""
-    want, ref_indices, converged = reference_kmeans(values, k, iters)
-    if used:
-        want = want[torch.bincount(ref_indices, minlength=k) > 0]
+@dataclass
+class KMeans:
+    """The reference's k-means run on some values: its levels, and whether it stopped because no
+    index changed (before or at its last round)."""
+
+    levels: torch.Tensor
+    converged: bool
+
+    @classmethod
+    def stored(cls, entry: dict) -> KMeans:
+        return cls(torch.tensor(entry["levels"], dtype=torch.float32), bool(entry["converged"]))
+
+
+def kmeans_verdict(values: torch.Tensor, levels: torch.Tensor, indices: torch.Tensor, k: int, iters: int, ref: KMeans) -> str:
+    """ "" if (levels, indices) are the handout's k-means of `values` (the comment above), given the
+    reference's run `ref`, else why not. Where `ref` holds only the levels some value took (compress),
+    `levels` are those the student's values took."""
+    want, converged = ref.levels, ref.converged
     spread = float(values.max() - values.min()) or 1.0
     gaps = (values[:, None] - levels[None, :]).abs()
     mine = gaps.gather(1, indices[:, None])[:, 0]
@@ -199,8 +184,8 @@ def kmeans_verdict(
     return f"levels {short(levels.tolist())}, expected {short(want.tolist())}; {hint}"
 
 
-def check_kmeans(got, values: torch.Tensor, k: int, iters: int, what: str) -> None:
-    """kmeans_levels' answer: shapes, range, and kmeans_verdict."""
+def check_kmeans(got, values: torch.Tensor, k: int, iters: int, ref: KMeans, what: str) -> None:
+    """kmeans_levels' answer: shapes, range, and kmeans_verdict against the reference's run `ref`."""
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise AssertionError(f"{what}: expected (levels, indices), got {short(got)}")
     levels, indices = got
@@ -212,7 +197,7 @@ def check_kmeans(got, values: torch.Tensor, k: int, iters: int, what: str) -> No
         raise AssertionError(f"{what}: indices must be from 0 to {k - 1}, got {int(indices.min())} .. {int(indices.max())}")
     if not bool(torch.isfinite(levels).all()):
         raise AssertionError(f"{what}: levels hold NaN or infinite values")
-    why = kmeans_verdict(values.float(), levels.float(), indices, k, iters)
+    why = kmeans_verdict(values.float(), levels.float(), indices, k, iters, ref)
     if why:
         raise AssertionError(f"{what}: {why}")
 
@@ -231,33 +216,6 @@ def kmeans_cases(seed: int = 650) -> list[tuple[torch.Tensor, int, int, str]]:
 
 
 # -- 3. events -------------------------------------------------------------------------------------
-
-
-def reference_events(codes: list[int], k: int) -> list[int]:
-    events, run = [], 0
-    for c in codes:
-        if c < 0:
-            run += 1
-            if run == RUN:
-                events.append(RUN * k)
-                run = 0
-        else:
-            events.append(run * k + c)
-            run = 0
-    return events
-
-
-def reference_codes(events: list[int], n: int, k: int) -> list[int]:
-    codes, pos = [-1] * n, 0
-    for e in events:
-        if e == RUN * k:
-            pos += RUN
-            continue
-        r, j = divmod(e, k)
-        pos += r
-        codes[pos] = j
-        pos += 1
-    return codes
 
 
 def describe_events(events: list[int], k: int) -> str:
@@ -301,38 +259,6 @@ def codes_of(w: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
     codes = torch.full(flat.shape, -1, dtype=torch.int64)
     codes[kept] = torch.searchsorted(levels, flat[kept])
     return levels, codes.tolist()
-
-
-def table_of(events: list[int], k: int) -> list[int]:
-    size = RUN * k + 1
-    counts = torch.bincount(torch.tensor(events, dtype=torch.int64), minlength=size).double()
-    probs = counts / counts.sum() if events else torch.full((size,), 1 / size, dtype=torch.float64)
-    return quantize(probs, TABLE_BITS)
-
-
-def encoded(events: list[int], freqs: list[int]) -> bytes:
-    encoder = Encoder()
-    for e in events:
-        encoder.encode(e, freqs)
-    return encoder.finish()
-
-
-def build(config: dict, state: dict[str, torch.Tensor]) -> bytes:
-    """The course's file of a compressed state (the handout's layout, the course's coder)."""
-    out = [MAGIC, struct.pack("<5H", *(config[k] for k in CONFIG_KEYS))]
-    for name, shape in M.shapes(config).items():
-        t = state[name].float()
-        if len(shape) != 2:
-            out.append(struct.pack(f"<{t.numel()}f", *t.flatten().tolist()))
-            continue
-        levels, codes = codes_of(t)
-        k = len(levels)
-        events = reference_events(codes, k)
-        freqs = table_of(events, k)
-        stream = encoded(events, freqs)
-        out += [struct.pack(f"<B{k}f", k, *levels.tolist()), struct.pack(f"<{RUN * k}H", *freqs[:-1])]
-        out += [struct.pack("<II", len(events), len(stream)), stream]
-    return b"".join(out)
 
 
 @dataclass
@@ -466,12 +392,19 @@ def check_table(freqs: list[int], events: list[int], k: int, where: str) -> None
 STREAM_SLACK_BITS = 64  # the course coder's stream: its 5-byte final state (rANS) and a byte of rounding, over the ideal
 
 
-def check_pack(data, config: dict, state: dict[str, torch.Tensor], what: str) -> Parsed:
-    """pack's bytes for `state`: the layout; the vectors as they are; each matrix's levels (its
-    distinct nonzero values ascending), event count and table as the handout says; its stream
-    decoded here with the course's coder and the file's own table giving exactly the matrix's
-    events, in at most their ideal length under that table + STREAM_SLACK_BITS."""
+def stream_events(m: Matrix) -> list[int]:
+    """A matrix's events, its stream decoded with the course's coder and its own table."""
+    decoder = Decoder(m.stream)
+    return [decoder.decode(m.freqs) for _ in range(m.count)]
+
+
+def check_pack(data, config: dict, state: dict[str, torch.Tensor], reference: bytes, what: str) -> Parsed:
+    """pack's bytes for `state`, against the reference's file of it: the layout; the vectors as they
+    are; each matrix's levels (its distinct nonzero values ascending), event count and table as the
+    handout says; its stream decoded here with the course's coder and the file's own table giving
+    exactly the reference's events, in at most their ideal length under that table + STREAM_SLACK_BITS."""
     p = read(data, what)
+    expected = parse(reference)
     if p.config != {k: config[k] for k in CONFIG_KEYS}:
         raise AssertionError(f"{what}: the header's config is {p.config}, expected {config}")
     for name, t in state.items():
@@ -486,7 +419,7 @@ def check_pack(data, config: dict, state: dict[str, torch.Tensor], what: str) ->
                 f"{where}: levels {short(m.levels)}, expected the matrix's {k} distinct nonzero values ascending, "
                 f"{short(levels.tolist())}"
             )
-        events = reference_events(codes, k)
+        events = stream_events(expected.matrices[name])
         if m.count != len(events):
             raise AssertionError(
                 f"{where}: the file says {m.count} events, the matrix has {len(events)} (a kept weight after r < {RUN} pruned ones "
@@ -564,10 +497,23 @@ def check_unpacked(out, config: dict, state: dict[str, torch.Tensor], what: str)
 # -- 5. compress and finetune, judged ------------------------------------------------------------
 
 
-def check_compressed(out, config: dict, state: dict, sparsity: float, bits: int, what: str) -> None:
+@dataclass
+class Shared:
+    """The reference's compress of one matrix: the levels its kept weights took (k-means on them),
+    and the levels k-means gives the whole matrix, pruned zeros included (to name that mistake)."""
+
+    used: KMeans
+    whole: torch.Tensor
+
+    @classmethod
+    def stored(cls, entry: dict) -> Shared:
+        return cls(KMeans.stored(entry), torch.tensor(entry["whole"], dtype=torch.float32))
+
+
+def check_compressed(out, config: dict, state: dict, sparsity: float, bits: int, ref: dict[str, Shared], what: str) -> None:
     """compress's answer: the model returned and changed in place; its matrices pruned by global
-    magnitude, each kept weight the level k-means gives it among its matrix's kept weights; vectors
-    untouched."""
+    magnitude, each kept weight the level k-means gives it among its matrix's kept weights (`ref`,
+    the reference's, per matrix); vectors untouched."""
     if not isinstance(out, dict) or out.get("same") is not True:
         raise AssertionError(f"{what}: compress changes the model in place and returns it (the same object)")
     got = M.check_state(out.get("state"), config, f"{what}: the model's state")
@@ -587,9 +533,9 @@ def check_compressed(out, config: dict, state: dict, sparsity: float, bits: int,
                 f"{what}: {name} holds {len(levels)} distinct nonzero values, more than 2^{bits} = {2**bits} levels"
             )
         # the levels the kept weights took, and each one's index among them: k-means' used levels
-        why = kmeans_verdict(kept, levels, torch.searchsorted(levels, values), 2**bits, 30, used=True)
+        why = kmeans_verdict(kept, levels, torch.searchsorted(levels, values), 2**bits, 30, ref[name].used)
         if why:
-            everything = reference_kmeans(state[name].flatten(), 2**bits)[0]
+            everything = ref[name].whole
             nearest = everything[(kept[:, None] - everything[None, :]).abs().argmin(dim=1)]
             spread = float(kept.max() - kept.min()) or 1.0
             hint = (
@@ -598,20 +544,6 @@ def check_compressed(out, config: dict, state: dict, sparsity: float, bits: int,
                 else f"each kept weight becomes its level from kmeans_levels(the matrix's kept weights, 2^bits): {why}"
             )
             raise AssertionError(f"{what}: {name}'s kept weights are not their k-means levels; {hint}")
-
-
-def reference_compress(config: dict, state: dict, sparsity: float, bits: int) -> dict:
-    """The handout's compress, done here: global magnitude masks, k-means levels of each matrix's kept weights."""
-    names = matrix_names(config)
-    masks = reference_masks({n: state[n] for n in names}, sparsity)
-    out = dict(state)
-    for n in names:
-        w = torch.zeros_like(state[n])
-        if masks[n].any():
-            levels, indices, _ = reference_kmeans(state[n][masks[n]], 2**bits)
-            w[masks[n]] = levels[indices]
-        out[n] = w
-    return out
 
 
 def check_structure(state: dict, config: dict, sparsity: float, bits: int, what: str) -> None:
@@ -639,7 +571,17 @@ def case_state(shape: str, seed: int) -> dict[str, torch.Tensor]:
     return compressed_state(SHAPES[shape], seed)
 
 
-@functools.cache
-def case_file(shape: str, seed: int) -> bytes:
-    """The course's file of case_state(shape, seed) (cached)."""
-    return build(SHAPES[shape], case_state(shape, seed))
+COMPRESS_CASES = ((0.7, 3, 1), (0.5, 2, 2))  # (sparsity, bits, seed of the random tiny model)
+FILE_CASES = (("tiny", 680), ("small", 682))  # case_state: a mix of densities and 1 to 16 levels
+FINETUNE = {"sparsity": 0.7, "bits": 3, "steps": 20, "batch": 8, "seed": 690}  # finetune's public case, on a random tiny model
+TUNE_CHARS, CHECK_CHARS = 100_000, 8_000  # it trains on the public text's first characters, is scored on the next
+
+
+def case_key(*parts) -> str:
+    """A snapshot's key for a case: its parameters joined."""
+    return ",".join(str(p) for p in parts)
+
+
+def stored_file(snapshot: dict, shape: str, seed: int) -> bytes:
+    """The reference's file of case_state(shape, seed), as `course snapshot capstone` stored it."""
+    return base64.b64decode(snapshot["squeeze"]["files"][case_key(shape, seed)])

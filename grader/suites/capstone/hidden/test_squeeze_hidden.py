@@ -12,6 +12,7 @@ from grader.assertions import raises
 from grader.paths import course_root
 from grader.suites.capstone import model as M
 from grader.suites.capstone import squeeze_checks as C
+from grader.suites.capstone.hidden import squeeze_reference as R
 
 REFERENCE_CHECKPOINT = course_root() / "solutions" / "capstone" / "model.pt"  # the reference's float32 cpu model
 
@@ -55,12 +56,12 @@ def test_events_on_long_random_matrices(submission, squeeze):
         kept = torch.rand(n, generator=g) < density
         cases.append((torch.where(kept, torch.randint(k, (n,), generator=g), torch.tensor(-1)).tolist(), k))
     pending = [submission.pending_call(squeeze, "to_events", torch.tensor(c), k) for c, k in cases]
-    pending += [submission.pending_call(squeeze, "from_events", C.reference_events(c, k), len(c), k) for c, k in cases]
+    pending += [submission.pending_call(squeeze, "from_events", R.reference_events(c, k), len(c), k) for c, k in cases]
     outs = submission.batch(pending)
     for i, (codes, k) in enumerate(cases):
         what = f"random matrix {i + 1} ({len(codes)} entries, {sum(c >= 0 for c in codes)} kept, k = {k})"
         events = outs[i].tolist() if isinstance(outs[i], torch.Tensor) else outs[i]
-        if not isinstance(events, list) or [int(e) for e in events] != C.reference_events(codes, k):
+        if not isinstance(events, list) or [int(e) for e in events] != R.reference_events(codes, k):
             raise AssertionError(f"to_events({what}) differs from the handout's events")
         back = outs[len(cases) + i]
         if not isinstance(back, torch.Tensor) or back.tolist() != codes:
@@ -109,8 +110,8 @@ def test_pack_and_unpack_on_other_mixes(submission):
     names = ["nothing pruned and 16 levels, nothing kept, one level", "a single kept weight, the last entry"]
     packed = submission.driver("squeeze_pack", config, states)
     for data, state, name in zip(packed, states, names):
-        C.check_pack(data, config, state, f"pack(a tiny model, matrices with {name})")
-    outs = submission.driver("squeeze_unpack", [C.build(config, s) for s in states])
+        C.check_pack(data, config, state, R.build(config, state), f"pack(a tiny model, matrices with {name})")
+    outs = submission.driver("squeeze_unpack", [R.build(config, s) for s in states])
     for out, state, name in zip(outs, states, names):
         C.check_unpacked(out, config, state, f"unpack(a file of a tiny model, matrices with {name})")
 
@@ -119,7 +120,7 @@ def test_pack_and_unpack_on_other_mixes(submission):
 def test_unpack_refuses_a_table_with_a_zero(submission):
     """Does unpack raise ValueError for a file whose frequency table gives a symbol frequency 0?"""
     state = C.compressed_state(M.TINY, 740, {n: (0.3, 2) for n in C.matrix_names(M.TINY)})
-    data = bytearray(C.build(M.TINY, state))
+    data = bytearray(R.build(M.TINY, state))
     table = C.parse(bytes(data)).parts["header"] + 1 + 4 * 2  # tok.weight comes first: k, its 2 levels, its table
     first = int.from_bytes(data[table : table + 2], "little")
     data[table : table + 2] = (0).to_bytes(2, "little")
@@ -144,5 +145,6 @@ def test_kmeans_levels_on_a_trained_matrix(submission, squeeze):
         kept,
         8,
         30,
+        R.kmeans_expected(kept, 8),
         f"kmeans_levels(the {len(kept):,} kept weights of a trained fc matrix, k = 8)",
     )

@@ -3,11 +3,12 @@ events of a matrix, the frequency table, and the file (pack, unpack, breakdown).
 
 Your squeeze.py runs with the course's own arithmetic coder in place of your coder.py (its
 quantize, Encoder and Decoder; task 6.2 grades yours), so this task does not depend on your coder.
-Every verdict is made here: masks against the magnitudes, levels against the course's run of the
-handout's k-means, events against the handout's rule; the bytes pack returns are read here by the
-handout's layout and their streams decoded with the course's coder; the files unpack reads are
-written here. The weights are the grading side's (model.random_state, or random pruned and shared
-matrices), in the "tiny" shape (32-wide, 2 layers) and one a little larger."""
+Every verdict is made here: masks against the magnitudes; levels, events and files against the
+reference's outputs on the same fixed cases, which `course snapshot capstone` stored
+(grader/suites/capstone/_snapshots); the bytes pack returns are read here by the handout's layout and
+their streams decoded with the course's coder. The weights are the grading side's
+(model.random_state, or random pruned and shared matrices), in the "tiny" shape (32-wide, 2 layers)
+and one a little larger."""
 
 from __future__ import annotations
 
@@ -44,36 +45,37 @@ def test_global_masks_refuses_a_bad_sparsity(squeeze):
 
 
 @pytest.mark.task("6.4")
-def test_kmeans_levels_follow_the_handout(submission, squeeze):
+def test_kmeans_levels_follow_the_handout(submission, squeeze, snapshot):
     """Are kmeans_levels' levels the handout's k-means (linear start, nearest level, means) within float noise, each value at its nearest level?"""
     cases = C.kmeans_cases()
     outs = submission.batch([submission.pending_call(squeeze, "kmeans_levels", v, k, iters) for v, k, iters, _ in cases])
-    for (v, k, iters, about), out in zip(cases, outs):
-        C.check_kmeans(out, v, k, iters, f"kmeans_levels({about})")
+    for (v, k, iters, about), out, ref in zip(cases, outs, snapshot["squeeze"]["kmeans"]):
+        C.check_kmeans(out, v, k, iters, C.KMeans.stored(ref), f"kmeans_levels({about})")
 
 
 # -- compress ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.task("6.4")
-def test_compress_prunes_globally_and_shares_levels(submission, squeeze):
+def test_compress_prunes_globally_and_shares_levels(submission, squeeze, snapshot):
     """Does compress(model, 0.7, 3) prune the tiny model's matrices globally by magnitude and give each kept weight its k-means level, in place?"""
-    for sparsity, bits, seed in ((0.7, 3, 1), (0.5, 2, 2)):
+    for sparsity, bits, seed in C.COMPRESS_CASES:
         state = M.random_state(M.TINY, seed)
         out = submission.driver("squeeze_compress", M.TINY, state, sparsity, bits)
-        C.check_compressed(out, M.TINY, state, sparsity, bits, f"compress(tiny model, {sparsity}, {bits})")
+        stored = snapshot["squeeze"]["compress"][C.case_key(sparsity, bits, seed)]
+        ref = {name: C.Shared.stored(entry) for name, entry in stored.items()}
+        C.check_compressed(out, M.TINY, state, sparsity, bits, ref, f"compress(tiny model, {sparsity}, {bits})")
 
 
 # -- events --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.task("6.4")
-def test_to_events_follow_the_handout(submission, squeeze):
+def test_to_events_follow_the_handout(submission, squeeze, snapshot):
     """Is each matrix's event list right: r·k + j for a kept weight after r pruned ones, the filler RUN·k for 16 pruned in a row, nothing for trailing ones?"""
     cases = C.event_cases()
     outs = submission.batch([submission.pending_call(squeeze, "to_events", torch.tensor(c), k) for c, k, _ in cases])
-    for (codes, k, about), out in zip(cases, outs):
-        want = C.reference_events(codes, k)
+    for (_, k, about), out, want in zip(cases, outs, snapshot["squeeze"]["events"]):
         got = out.tolist() if isinstance(out, torch.Tensor) else out
         if not isinstance(got, list) or [int(e) for e in got] != want:
             raise AssertionError(
@@ -84,14 +86,13 @@ def test_to_events_follow_the_handout(submission, squeeze):
 
 
 @pytest.mark.task("6.4")
-def test_from_events_undo_to_events(submission, squeeze):
+def test_from_events_undo_to_events(submission, squeeze, snapshot):
     """Does from_events(events, n, k) give back the codes, -1 wherever no event puts a kept weight?"""
-    cases = C.event_cases()
+    cases, stored = C.event_cases(), snapshot["squeeze"]["events"]
     outs = submission.batch(
-        [submission.pending_call(squeeze, "from_events", C.reference_events(c, k), len(c), k) for c, k, _ in cases]
+        [submission.pending_call(squeeze, "from_events", e, len(c), k) for (c, k, _), e in zip(cases, stored)]
     )
-    for (codes, k, about), out in zip(cases, outs):
-        events = C.reference_events(codes, k)
+    for (codes, k, about), out, events in zip(cases, outs, stored):
         what = f"from_events(the events of {about}: {C.describe_events(events, k)[:120]})"
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(codes),):
             raise AssertionError(f"{what}: expected an int64 tensor of shape ({len(codes)},), got {short(out)}")
@@ -130,7 +131,7 @@ def test_table_codes_the_events_near_their_entropy(submission):
 
 # -- the file ------------------------------------------------------------------------------------------
 
-FILE_CASES = [("tiny", 680), ("small", 682)]  # squeeze_checks.case_state: a mix of densities and 1 to 16 levels
+FILE_CASES = C.FILE_CASES
 
 
 def about(shape: str, seed: int) -> str:
@@ -139,13 +140,13 @@ def about(shape: str, seed: int) -> str:
 
 
 @pytest.mark.task("6.4", weight=2)
-def test_pack_writes_the_handout_file(submission):
+def test_pack_writes_the_handout_file(submission, snapshot):
     """Is pack's file the handout's layout, each matrix's levels, table and coded events right, decoding to exactly the model's weights (and the same bytes twice)?"""
     for i, (shape, seed) in enumerate(FILE_CASES):
         config, state = C.SHAPES[shape], C.case_state(shape, seed)
         files = submission.driver("squeeze_pack", config, [state, state] if i == 0 else [state])
         what = f"pack({about(shape, seed)})"
-        C.check_pack(files[0], config, state, what)
+        C.check_pack(files[0], config, state, C.stored_file(snapshot, shape, seed), what)
         if len(files) > 1 and files[1] != files[0]:
             raise AssertionError(f"{what}: a second pack of the same model gave other bytes; pack is deterministic")
 
@@ -159,17 +160,17 @@ def test_pack_refuses_an_uncompressed_model(submission):
 
 
 @pytest.mark.task("6.4", weight=2)
-def test_unpack_reads_the_handout_file(submission):
-    """Does unpack rebuild, from files written here by the handout's layout, a gpt.GPT in eval mode holding exactly the stored weights?"""
-    outs = submission.driver("squeeze_unpack", [C.case_file(shape, seed) for shape, seed in FILE_CASES])
+def test_unpack_reads_the_handout_file(submission, snapshot):
+    """Does unpack rebuild, from the reference's files in the handout's layout, a gpt.GPT in eval mode holding exactly the stored weights?"""
+    outs = submission.driver("squeeze_unpack", [C.stored_file(snapshot, shape, seed) for shape, seed in FILE_CASES])
     for (shape, seed), out in zip(FILE_CASES, outs):
         C.check_unpacked(out, C.SHAPES[shape], C.case_state(shape, seed), f"unpack(the file of {about(shape, seed)})")
 
 
 @pytest.mark.task("6.4")
-def test_unpack_refuses_a_broken_file(submission):
+def test_unpack_refuses_a_broken_file(submission, snapshot):
     """Does unpack raise ValueError for a file with another start, one cut short, and one with a byte too many?"""
-    data = C.case_file(*FILE_CASES[0])
+    data = C.stored_file(snapshot, *FILE_CASES[0])
     submission.driver("squeeze_unpack", [data])  # valid input first: the stub fails here, not as a pass
     for bad, about_it in (
         (b"GPT2" + data[4:], "another start"),
@@ -180,9 +181,9 @@ def test_unpack_refuses_a_broken_file(submission):
 
 
 @pytest.mark.task("6.4")
-def test_breakdown_counts_every_byte(submission, squeeze):
+def test_breakdown_counts_every_byte(submission, squeeze, snapshot):
     """Does breakdown give each part's bytes (header, dense, codebooks, tables, streams) as read from the file, summing to its length?"""
-    files = [C.case_file(shape, seed) for shape, seed in FILE_CASES]
+    files = [C.stored_file(snapshot, shape, seed) for shape, seed in FILE_CASES]
     outs = submission.batch([submission.pending_call(squeeze, "breakdown", data) for data in files])
     for data, out in zip(files, outs):
         want = C.parse(data).parts
@@ -199,28 +200,26 @@ def test_breakdown_counts_every_byte(submission, squeeze):
 
 # -- finetune ------------------------------------------------------------------------------------------
 
-FINETUNE = {"sparsity": 0.7, "bits": 3, "steps": 20, "batch": 8, "seed": 690}
 FINETUNE_GAIN = 0.15  # bits per character below compress alone; the reference gains 0.31 to 0.72 (40 random tiny models)
-TUNE_CHARS, CHECK_CHARS = 100_000, 8_000  # it trains on the public text's first characters, is scored on the next
 
 
 @pytest.mark.task("6.4", weight=2)
-def test_finetune_keeps_the_compression_and_learns(submission, public_text):
+def test_finetune_keeps_the_compression_and_learns(submission, public_text, snapshot):
     """After finetune(a random tiny model, 20 steps on the public text), is it pruned to exactly 70% with at most 8 levels per matrix, and coding the text better than compress alone?"""
-    f = FINETUNE
+    f = C.FINETUNE
     state = M.random_state(M.TINY, f["seed"])
-    ids = M.ids_of(public_text[: TUNE_CHARS + CHECK_CHARS])
+    ids = M.ids_of(public_text[: C.TUNE_CHARS + C.CHECK_CHARS])
     out = submission.driver(
-        "squeeze_finetune", M.TINY, state, ids[:TUNE_CHARS], f["sparsity"], f["bits"], f["steps"], f["batch"], f["seed"]
+        "squeeze_finetune", M.TINY, state, ids[: C.TUNE_CHARS], f["sparsity"], f["bits"], f["steps"], f["batch"], f["seed"]
     )
     what = f"finetune(random tiny model, sparsity {f['sparsity']}, bits {f['bits']}, {f['steps']} steps, batch {f['batch']})"
     got = M.check_state(out, M.TINY, f"{what}: the returned model's state")
     C.check_structure(got, M.TINY, f["sparsity"], f["bits"], what)
-    valid = ids[TUNE_CHARS:]
+    valid = ids[C.TUNE_CHARS :]
     tuned = M.bits_per_char(got, M.TINY, valid)
-    alone = M.bits_per_char(C.reference_compress(M.TINY, state, f["sparsity"], f["bits"]), M.TINY, valid)
+    alone = snapshot["squeeze"]["finetune_alone"]  # the reference's compress of the same model, scored on the same text
     if tuned > alone - FINETUNE_GAIN:
         raise AssertionError(
-            f"{what}: {tuned:.3f} bits per character on the {CHECK_CHARS:,} characters after those it trained on, compress alone "
+            f"{what}: {tuned:.3f} bits per character on the {C.CHECK_CHARS:,} characters after those it trained on, compress alone "
             f"gives {alone:.3f}; {f['steps']} steps of fine-tuning should gain at least {FINETUNE_GAIN} (the reference gains about 0.5)"
         )
