@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -59,16 +59,14 @@ def public_api(folder: str) -> dict[str, tuple[str, tuple | None]]:
     return api
 
 
-def reached(assignment_id: str) -> set[str]:
+def reached(assignment) -> set[str]:
     """Every name the graders use as an attribute (`module.entropy`, `pid.reset()`) or as a string
-    of its own ("step" in `pending_call(optimizer, "step")`)."""
-    files = [*sorted((paths.SUITES / assignment_id).rglob("*.py"))]
-    driver = paths.SUITES.parent / "worker" / "drivers" / f"{assignment_id}.py"
-    if driver.exists():
-        files.append(driver)
+    of its own ("step" in `pending_call(optimizer, "step")`), in the suites and the drivers."""
+    sources = [p.read_text(encoding="utf-8") for p in sorted(paths.suite_dir(assignment).rglob("*.py"))]
+    sources.append(paths.drivers_source(assignment))
     names: set[str] = set()
-    for path in files:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Attribute):
                 names.add(node.attr)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
@@ -77,7 +75,7 @@ def reached(assignment_id: str) -> set[str]:
 
 
 def graded_api(assignment) -> dict[str, tuple[str, tuple | None]]:
-    api, names = public_api(assignment.folder), reached(assignment.id)
+    api, names = public_api(assignment.folder), reached(assignment)
     return {name: what for name, what in api.items() if name in names}
 
 
@@ -190,11 +188,12 @@ def test_a_signature_needs_every_argument_and_default():
     assert list(stated_signatures("entropy", text)) == [(("p", "base"), {"base": 2.0}), (("p",), {})]
 
 
-def test_reached_names_are_attributes_or_whole_strings(tmp_path, monkeypatch):
+def test_reached_names_are_attributes_or_whole_strings(tmp_path):
     suites = tmp_path / "grader" / "suites"
     (suites / "x" / "public").mkdir(parents=True)
-    (tmp_path / "grader" / "worker" / "drivers").mkdir(parents=True)
+    (tmp_path / "grader" / "worker" / "drivers" / "x").mkdir(parents=True)
     (suites / "x" / "public" / "test_a.py").write_text('m.entropy([1])\ncall(o, "step")\nold = "x = helper(p)"\n')
-    monkeypatch.setattr(paths, "SUITES", Path(suites))
-    assert {"entropy", "step"} <= reached("x")
-    assert "helper" not in reached("x")
+    (tmp_path / "grader" / "worker" / "drivers" / "x" / "10_part.py").write_text("reader.take(4)\n")
+    x = SimpleNamespace(id="x", grader=tmp_path / "grader")
+    assert {"entropy", "step", "take"} <= reached(x)
+    assert "helper" not in reached(x)
