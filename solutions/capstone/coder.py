@@ -91,15 +91,24 @@ MAX_TOTAL = 1 << 16  # the largest total of frequencies the coder takes
 HEADER_BYTES = 4  # the character count at the start of compress_text's stream, big-endian
 
 
+_accepted: tuple[object, list[int]] = (None, [])  # the list check_frequencies last accepted, and a copy of it
+
+
 def check_frequencies(freqs: Sequence[int]) -> list[int]:
     """`freqs` as a list of Python ints, if the coder can use them: integers >= 0 with a total between 1
-    and MAX_TOTAL = 2**16 (a list, a tuple or an integer array); ValueError saying what is wrong otherwise."""
+    and MAX_TOTAL = 2**16 (a list, a tuple or an integer array); ValueError saying what is wrong otherwise.
+    The same list passed again, unchanged, is not checked again (a matrix's table, once per event)."""
+    global _accepted
+    if freqs is _accepted[0] and freqs == _accepted[1]:
+        return list(_accepted[1])
     try:
         out = [operator.index(f) for f in freqs]
     except TypeError:
         raise ValueError("frequencies must be a sequence of integers (quantize's list, say)") from None
     if not out or min(out) < 0 or not 1 <= sum(out) <= MAX_TOTAL:
         raise ValueError(f"frequencies must be {len(out) or 'one or more'} integers >= 0 with a total from 1 to 2**16")
+    if type(freqs) is list:
+        _accepted = (freqs, list(out))
     return out
 
 

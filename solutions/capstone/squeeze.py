@@ -176,7 +176,7 @@ def from_events(events: list[int], n: int, k: int) -> torch.Tensor:
     weight no event puts a kept weight on. ValueError if an event is outside 0 .. RUN * k or puts
     a kept weight past position n - 1."""
     ### BEGIN SOLUTION 6.4
-    codes = torch.full((n,), -1, dtype=torch.int64)
+    codes = [-1] * n  # a list: one Python assignment per event, a tensor at the end
     pos = 0
     for e in events:
         if not 0 <= e <= RUN * k:
@@ -190,7 +190,7 @@ def from_events(events: list[int], n: int, k: int) -> torch.Tensor:
             raise ValueError(f"an event puts a kept weight at position {pos}, past the matrix's {n} entries")
         codes[pos] = level
         pos += 1
-    return codes
+    return torch.tensor(codes, dtype=torch.int64)
     ### END SOLUTION
 
 

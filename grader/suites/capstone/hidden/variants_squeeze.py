@@ -148,8 +148,7 @@ CORRECT = [
     Variant(
         "from_events_with_a_while_loop",
         "squeeze.py",
-        "    codes = torch.full((n,), -1, dtype=torch.int64)\n    pos = 0\n    for e in events:\n",
-        "    codes = torch.full((n,), -1, dtype=torch.int64)\n    pos, i = 0, 0\n    while i < len(events):\n"
-        "        e = events[i]\n        i += 1\n",
+        "    pos = 0\n    for e in events:\n        if not 0 <= e <= RUN * k:\n",
+        "    pos, i = 0, 0\n    while i < len(events):\n        e = events[i]\n        i += 1\n        if not 0 <= e <= RUN * k:\n",
     ),
 ]
