@@ -25,6 +25,13 @@ variants exist, and at least `CATCH_RATE` of the wrong ones are caught.
 A variants module may also keep `EXTRA_WRONG` and `EXTRA_CORRECT`: variants left out of the
 default audit because grading them is slow (each runs a training), audited with `extra=True`
 (`course audit ID --extra`).
+
+An assignment with artifacts (course.yaml's `artifacts`: a trained model beside the modules) gives
+each variant the solution's copies. Where a variant's code would have written them differently (a
+coder whose streams differ), its variants module may define
+`remake_artifacts(solutions, folders, jobs)`: called with the solutions folder and
+{variant: its submission folder} once every folder is made, it rewrites the artifacts there with
+each variant's own code, so that the variant is graded on what its author would have submitted.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,13 +73,28 @@ class Variant:
         return ((self.file, self.old, self.new), *self.also)
 
 
-def load_variants(assignment: Assignment, extra: bool = False) -> tuple[list[Variant], list[Variant]]:
-    """(WRONG, CORRECT) from the assignment's variants module, with its EXTRA_WRONG and
-    EXTRA_CORRECT where `extra`; a missing module is an error."""
+def split_audited(variants: list[Variant], names: Iterable[str]) -> tuple[list[Variant], list[Variant]]:
+    """(the variants named in `names`, the others): a variants module's default audit (`WRONG` or
+    `CORRECT`) and its `EXTRA_*` list. A name that no variant has is an error, not a variant dropped."""
+    names = set(names)
+    if unknown := names - {v.name for v in variants}:
+        raise CourseError(f"no variant is called {', '.join(sorted(unknown))}")
+    return [v for v in variants if v.name in names], [v for v in variants if v.name not in names]
+
+
+def variants_module(assignment: Assignment):
+    """The assignment's grader/suites/<id>/hidden/variants.py as a module; a missing one is an error."""
     path = paths.suite_dir(assignment, "hidden") / "variants.py"
     if not path.is_file():
         raise CourseError(f"{assignment.id}: no variants to audit ({path} is missing)")
-    module = paths.module_from_file(f"_variants_{assignment.id}", path)
+    return paths.module_from_file(f"_variants_{assignment.id}", path)
+
+
+def load_variants(assignment: Assignment, extra: bool = False) -> tuple[list[Variant], list[Variant]]:
+    """(WRONG, CORRECT) from the assignment's variants module, with its EXTRA_WRONG and
+    EXTRA_CORRECT where `extra`; a missing module is an error."""
+    module = variants_module(assignment)
+    path = Path(module.__file__)
     wrong, correct = list(module.WRONG), list(module.CORRECT)
     if extra:
         wrong += getattr(module, "EXTRA_WRONG", [])
@@ -254,8 +277,12 @@ def audit(
         subs, out = Path(tmp) / "submissions", Path(tmp) / "graded"
         shutil.copytree(solutions, subs / "solution", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(course.root / "assignments" / a.folder, subs / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
-        for v in wrong + correct:
-            make_submission(solutions, v, subs / f"{'wrong' if v.wrong else 'correct'}-{v.name}", a.artifacts)
+        folders = {v: subs / f"{'wrong' if v.wrong else 'correct'}-{v.name}" for v in wrong + correct}
+        for v, folder in folders.items():
+            make_submission(solutions, v, folder, a.artifacts)
+        remake = getattr(variants_module(a), "remake_artifacts", None)
+        if a.artifacts and remake is not None:
+            remake(solutions, folders, jobs or 1)
         grade(course, a.id, subs, out / "0", jobs=jobs, isolation=isolation, progress=progress)
         results = {n: json.loads((student_dir(out / "0", n) / "result.json").read_text()) for n in plan}
         again: dict[str, list[dict]] = {n: [] for n in plan}
@@ -271,15 +298,11 @@ def audit(
             for n in names:
                 again[n].append(json.loads((student_dir(graded, n) / "result.json").read_text()))
 
-        redrawn: list[str] = []
-        for trial in range(1, seeds):
-            regrade(["solution"], trial)  # first: the tasks of its seeded tests say which variants follow
-            seeded = {t["task"] for t in again["solution"][-1]["tests"]}
-            if not seeded:
-                break  # no test is marked seeded: other draws cannot change a verdict
-            redrawn = to_redraw(plan, seeded)
-            if len(redrawn) > 1:
-                regrade(redrawn[1:], trial)
+        # the tasks of the solution's seeded tests say who is graded again (one batch per draw)
+        seeded = {t["task"] for t in results["solution"]["tests"] if t.get("seeded")}
+        redrawn = to_redraw(plan, seeded) if seeded and seeds > 1 else []
+        for trial in range(1, seeds if redrawn else 1):
+            regrade(redrawn, trial)
     rows = []
     for n, (kind, expected, says) in plan.items():
         row = judge(n.split("-", 1)[-1], kind, expected, says, results[n])

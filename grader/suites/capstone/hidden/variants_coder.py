@@ -2,8 +2,10 @@
 one each, and other correct formulations.
 
 compress_text and decompress_text are built on the student's own quantize, Encoder and Decoder, so a
-coder mistake that shows on 6.3's texts costs 6.3 too; each `loses` is what the variant was measured
-to lose over the whole suite. 6.3's texts are fixed (not seeded), so those verdicts do not change
+coder mistake that shows on 6.3's texts costs 6.3 too, and one that leaves the student's own
+model.sqz unreadable by the student's own unpack costs 6.6 (the audit packs the model.sqz of each
+variant on pack's path with its own code: variants.remake_artifacts); each `loses` is what the
+variant was measured to lose over the whole suite. 6.3's texts are fixed (not seeded), so those verdicts do not change
 with the seeds; they include a character the graders' weights give probability 0 (a frequency of 0
 fails there too) and short texts of many bit counts (a termination or padding mistake fails there).
 """
@@ -66,7 +68,7 @@ WRONG = [
         "    f = np.round(p * M).astype(np.int64)  # the nearest count\n"
         "    f[np.argmax(f)] += M - int(f.sum())  # the sum made exact on the likeliest symbol\n"
         "    return f.tolist()\n",
-        ("6.2", "6.3"),
+        ("6.2", "6.3", "6.6"),
         says="frequency 0 (or less) for symbols",
     ),
     Variant(
@@ -113,7 +115,7 @@ WRONG = [
         "coder.py",
         CEIL,
         "        n_bytes = len(self.bits) // 8\n",
-        ("6.2", "6.3"),
+        ("6.2", "6.3", "6.6"),
         says="padding miscounted",
     ),
     Variant(
@@ -121,7 +123,7 @@ WRONG = [
         "coder.py",
         SEND,
         "        self.bits += [bit] + [bit] * self.pending\n",
-        ("6.2", "6.3"),
+        ("6.2", "6.3", "6.6"),
         says="E3 is not mirrored exactly",
     ),
     Variant(
@@ -130,7 +132,7 @@ WRONG = [
         DECODER_E3,
         "            elif self.low >= QUARTER and self.high < HALF + QUARTER:  # E3\n"
         "                self.low, self.high = self.low - QUARTER, self.high - QUARTER\n",
-        ("6.2", "6.3"),
+        ("6.2", "6.3", "6.6"),
         says="E3 is not mirrored exactly",
     ),
     Variant(

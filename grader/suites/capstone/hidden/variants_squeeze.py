@@ -2,10 +2,12 @@
 each, and other correct formulations.
 
 squeeze.py's tests run it with the course's coder and weights chosen by the graders, and task 6.6
-grades the submitted model.sqz (the reference's, in an audit) through unpack: a mistake on unpack's
-path costs 6.6 too (from_events not advancing past a kept weight misreads every file, the
-reference's included), while unpack left in training mode does not (6.6 calls eval() itself) and a
-table pack does not write breaks pack only."""
+grades the submitted model.sqz through the student's unpack: in an audit, the reference's file, or
+for a variant on pack's path the file its own pack writes of the reference's compressed model
+(variants.remake_artifacts). A mistake that leaves that file unreadable by its own unpack costs 6.6
+too (from_events not advancing past a kept weight; a run of RUN before the filler, which its
+from_events reads otherwise; a table that is not stored, or has a frequency of 0), while unpack left
+in training mode does not (6.6 calls eval() itself)."""
 
 from grader.audit import Variant
 
@@ -69,7 +71,7 @@ WRONG = [
         "squeeze.py",
         FILLER,
         "            if run > RUN:\n",
-        ("6.4",),
+        ("6.4", "6.6"),
         says="a run of RUN pruned weights is the filler",
     ),
     Variant(
@@ -85,10 +87,10 @@ WRONG = [
         "squeeze.py",
         QUANTIZED,
         "    return [round(float(p) * 2**TABLE_BITS) for p in probs]\n",
-        ("6.4",),
+        ("6.4", "6.6"),
         says="of frequency 0",
     ),
-    Variant("table_not_stored", "squeeze.py", TABLE_WRITTEN, "", ("6.4",), says="holds no frequency tables"),
+    Variant("table_not_stored", "squeeze.py", TABLE_WRITTEN, "", ("6.4", "6.6"), says="holds no frequency tables"),
     Variant(
         "breakdown_without_codebooks",
         "squeeze.py",
