@@ -49,7 +49,8 @@ SAME_RUNS = {"derivative_on_error_kicks", "integral_winds_up", "dt_ignored", "de
 def variants() -> dict:
     """name -> (kind, Variant or None): the solution, then every variant that edits pid.py or
     lr_control.py (plant.py is not used by task 2.4), less those in SAME_RUNS."""
-    from grader.suites.hw2.hidden.variants import CORRECT, WRONG
+    from grader.suites.hw2.hidden.variants import ALL_CORRECT as CORRECT
+    from grader.suites.hw2.hidden.variants import ALL_WRONG as WRONG
 
     out = {"solution": ("solution", None)}
     for kind, group in (("correct", CORRECT), ("wrong", WRONG)):

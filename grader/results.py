@@ -44,6 +44,7 @@ class TestResult:
     feedback: str = ""
     output: str = ""  # what the student's code printed during the test
     seconds: float = 0.0
+    seeded: bool = False  # marked `seeded`: its verdict rests on a random outcome (course audit --seeds)
 
 
 @dataclass

@@ -173,6 +173,7 @@ class GradingPlugin:
                     feedback=printable(r.get("feedback", "")),
                     output=printable(r.get("output", "")) if not r["passed"] else "",
                     seconds=round(r["seconds"], 3),
+                    seeded=r["item"].get_closest_marker("seeded") is not None,
                 )
             )
             order.append(r["order"])

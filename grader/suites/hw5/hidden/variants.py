@@ -10,6 +10,7 @@ measured to lose. Every graded variant runs task 5.5's training
 issue lists and at least one per concept of each task. The others (EXTRA_WRONG, EXTRA_CORRECT) are
 audited by `course audit hw5 --extra`."""
 
+from grader.audit import split_audited
 from grader.suites.hw5.hidden import variants_attention, variants_train, variants_vit
 
 AUDITED_WRONG = (
@@ -50,8 +51,5 @@ AUDITED_CORRECT = (
 
 ALL_WRONG = variants_attention.WRONG + variants_vit.WRONG + variants_train.WRONG
 ALL_CORRECT = variants_attention.CORRECT + variants_vit.CORRECT + variants_train.CORRECT
-WRONG = [v for v in ALL_WRONG if v.name in AUDITED_WRONG]
-CORRECT = [v for v in ALL_CORRECT if v.name in AUDITED_CORRECT]
-EXTRA_WRONG = [v for v in ALL_WRONG if v.name not in AUDITED_WRONG]
-EXTRA_CORRECT = [v for v in ALL_CORRECT if v.name not in AUDITED_CORRECT]
-assert len(WRONG) == len(AUDITED_WRONG) and len(CORRECT) == len(AUDITED_CORRECT), "a variant named here is missing"
+WRONG, EXTRA_WRONG = split_audited(ALL_WRONG, AUDITED_WRONG)
+CORRECT, EXTRA_CORRECT = split_audited(ALL_CORRECT, AUDITED_CORRECT)
