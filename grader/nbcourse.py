@@ -4,6 +4,7 @@ For every built assignment, `source/<id>/<id>.ipynb`:
 
     markdown   the handout's introduction
     code       the imports of the assignment's modules                      (read-only)
+    code       per module with no solution block (given whole), its code    (read-only)
     per task:
       markdown the handout's section for the task
       code     helpers the task's code uses, given                          (read-only)
@@ -52,9 +53,16 @@ class Chunk:
     given: bool = False  # no solution block: code the student is given
 
 
+def is_main_guard(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":`, a script's entry point: in a notebook it would run at once."""
+    return isinstance(node, ast.If) and ast.unparse(node.test) in ("__name__ == '__main__'", '__name__ == "__main__"')
+
+
 def split_module(text: str, filename: str, modules: tuple[str, ...]) -> tuple[list[str], list[Chunk]]:
-    """A module's imports (those of the assignment's own modules dropped), and its other
-    top-level statements as chunks."""
+    """A module's imports, and its other top-level statements as chunks (its entry point left out).
+    An import of the assignment's own modules is dropped (one namespace in the notebook), except
+    that `import coder` becomes `coder = sys.modules[__name__]`, so `coder.name` reads the
+    notebook's own name, in Jupyter and in the modules written from the notebook alike."""
     solution_blocks(text, filename)  # well-formed markers, or a ReleaseError naming the line
     tree = ast.parse(text, filename)
     lines = text.splitlines()
@@ -67,7 +75,11 @@ def split_module(text: str, filename: str, modules: tuple[str, ...]) -> tuple[li
         if i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             continue  # the module docstring: the handout says it
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports += [line for line in lines[starts[i] : node.end_lineno] if not own.match(line)]
+            for line in lines[starts[i] : node.end_lineno]:
+                m = own.match(line)
+                imports += [line] if not m else ["import sys", f"{m[3]} = sys.modules[__name__]"] if m[3] else []
+            continue
+        if is_main_guard(node):
             continue
         # from the comments just above the statement to the next statement's own comments
         start = starts[i]
@@ -88,7 +100,8 @@ MENTION = re.compile(r"\bTask (\d+\.\d+)\b")
 
 def assign_given(chunks: list[Chunk], filename: str) -> list[Chunk]:
     """Give each chunk of given code a task: the one it names ("Task N.M"), else the task before
-    it in the file, else the task after it."""
+    it in the file, else the task after it (a module with no solution block is given whole, before
+    the tasks: build_notebook)."""
     out, previous = [], None
     for i, chunk in enumerate(chunks):
         if chunk.task is not None:
@@ -168,16 +181,21 @@ def cell(
 def build_notebook(course: Course, a: Assignment) -> dict:
     """The source notebook of one assignment, as nbformat 4.5 JSON."""
     src = course.root / "solutions" / a.folder
-    imports, chunks = [], []
+    imports, chunks, whole = [], [], {}
     for module in a.modules:
         path = src / f"{module}.py"
         if not path.is_file():
             raise CourseError(f"{path}: missing; a built assignment needs its solution modules")
         found_imports, found_chunks = split_module(path.read_text(encoding="utf-8"), str(path), tuple(a.modules))
         imports += found_imports
-        chunks += assign_given(found_chunks, str(path))
+        if found_chunks and all(c.task is None for c in found_chunks):
+            whole[module] = found_chunks  # no solution block: the module is given whole
+        else:
+            chunks += assign_given(found_chunks, str(path))
     future = [line for line in imports if "__future__" in line]
-    imports = list(dict.fromkeys(future + [line for line in imports if "__future__" not in line]))
+    aliases = [line for line in imports if " = sys.modules[__name__]" in line]  # after every import
+    rest = [line for line in imports if "__future__" not in line and line not in aliases]
+    imports = list(dict.fromkeys(future + rest + aliases))
     handout = FillTaskHeadings(a)((src / "README.md").read_text(encoding="utf-8"), f"solutions/{a.folder}/README.md")
     intro, sections = handout_sections(handout)
     note = (
@@ -190,6 +208,9 @@ def build_notebook(course: Course, a: Assignment) -> dict:
         cell("markdown", f"{intro}\n\n{note}", "intro", nbgrader_cell=False),
         cell("code", "# The imports every answer below may use (read-only).\n" + "\n".join(imports), "setup", locked=True),
     ]
+    for module, given in whole.items():
+        text = "\n\n\n".join(c.text for c in given)
+        cells.append(cell("code", f"# Given: {module}.py, whole (read-only).\n{text}", f"given_{module}", locked=True))
     for task in a.tasks:
         key = task.id.replace(".", "_")
         if task.id in sections:

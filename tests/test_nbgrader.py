@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from grader.audit import load_variants
 from grader.batch import grade
 from grader.cli import main
 from grader.config import load_course
+from grader.nbcourse import split_module
 from grader.notebook import cell_source, notebook_code
 from tests.fixtures.notebooks import cells, solved, submit, with_code_after, with_edit
 
@@ -151,6 +153,26 @@ def test_notebook_code_drops_test_cells_and_magics_and_hoists_future_imports(tmp
             broken(1)
 
 
+def test_a_notebook_binds_sibling_module_names_and_leaves_out_entry_points():
+    """`import coder` becomes `coder = sys.modules[__name__]` (the notebook is one namespace, so
+    `coder.Encoder` is its own Encoder), `from gpt import GPT` goes, and `if __name__ == "__main__":`
+    (a script's command line, which a notebook would run at once) is left out."""
+    text = (
+        '"""A module."""\nimport coder\nfrom gpt import GPT\nimport torch\n\n\ndef pack(m):\n    return coder.Encoder()\n\n\n'
+        'if __name__ == "__main__":\n    pack(None)\n'
+    )
+    imports, chunks = split_module(text, "squeeze.py", ("gpt", "coder", "squeeze"))
+    assert imports == ["import sys", "coder = sys.modules[__name__]", "import torch"]
+    assert [c.text for c in chunks] == ["def pack(m):\n    return coder.Encoder()"]
+    namespace = {"__name__": "notebook_ns"}
+    sys.modules["notebook_ns"] = SimpleNamespace(Encoder=lambda: "mine")
+    try:
+        exec("\n".join(imports[:2]) + "\n" + chunks[0].text + "\nresult = pack(None)", namespace)
+    finally:
+        del sys.modules["notebook_ns"]
+    assert namespace["result"] == "mine"
+
+
 def test_check_reads_a_notebook_or_says_why_not(tmp_path, course, monkeypatch):
     monkeypatch.setenv("COURSE_ROOT", str(course.root))
     (tmp_path / "broken.ipynb").write_text("{not json")
@@ -192,16 +214,21 @@ def test_autograde_of_an_untouched_release_warns_of_no_changed_checksum(tmp_path
 
 @pytest.mark.parametrize(
     "assignment, mistake",
-    [("hw4", "kl_without_T2"), ("hw5", "evaluate_in_percent")],
+    [("capstone", "ideal_bits_in_nats")],
 )
 def test_a_notebook_of_several_modules_autogrades_to_the_points_course_grade_gives(course_dir, tmp_path, assignment, mistake):
-    """hw4's four modules live in one notebook (deep_compress imports prune and quantize by name from
-    it), and hw5's two (vit.py imports MultiHeadAttention from attention.py); a mistake in one task
-    loses that task alone, in nbgrader as in `course grade`."""
+    """The capstone's five modules live in one notebook, with its trained model.pt and model.sqz beside
+    it: gpt.py given whole, squeeze.py importing names from gpt.py and calling `coder.Encoder` (hw4's
+    deep_compress and hw5's vit.py import by name the same way); a mistake in one task loses that
+    task alone, in nbgrader as in `course grade`."""
+    a = load_course(ROOT).assignment(assignment)
+    if not a.built:
+        pytest.skip(f"{assignment} is not built")
     nbgrader(course_dir, "generate_assignment", assignment)
-    wrong, _ = load_variants(load_course(ROOT).assignment(assignment))
+    wrong, _ = load_variants(a)
     variant = next(v for v in wrong if v.name == mistake)
-    submit(course_dir, assignment, "frank", with_edit(solved(course_dir, assignment), variant.old, variant.new))
+    artifacts = tuple(ROOT / "solutions" / a.folder / name for name in a.artifacts)
+    submit(course_dir, assignment, "frank", with_edit(solved(course_dir, assignment), variant.old, variant.new), artifacts)
     nbgrader(course_dir, "autograde", assignment)
     nbgrader(course_dir, "export")
     with (course_dir / "grades.csv").open() as f:

@@ -478,22 +478,6 @@ def stage_bytes(model: GPT, bits: int = 3) -> dict[str, int]:
     return sizes
 
 
-@torch.no_grad()
-def bits_per_char(model: GPT, ids: torch.Tensor, batch: int = 32) -> float:
-    """-(1/n) sum log2 p(t_i | before) on gpt's windows (the last, shorter one on its own)."""
-    model.eval()
-    nats = 0.0
-    C = model.context
-    inputs = torch.cat([torch.tensor([0]), ids[:-1]])
-    full = len(ids) // C * C
-    x, y = inputs[:full].view(-1, C), ids[:full].view(-1, C)
-    for i in range(0, len(x), batch):
-        nats += F.cross_entropy(model(x[i : i + batch]).flatten(0, 1), y[i : i + batch].flatten(), reduction="sum").item()
-    if full < len(ids):
-        nats += F.cross_entropy(model(inputs[None, full:])[0], ids[full:], reduction="sum").item()
-    return nats / math.log(2) / len(ids)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Compress a float32 checkpoint (gpt.save) into a squeezed file; see the module docstring."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -513,6 +497,8 @@ def main(argv: list[str] | None = None) -> None:
     data = a.data or Path(__file__).resolve().parents[2] / "datasets" / "shakespeare"
     ids = encode((data / "train.txt").read_text() + (data / "more_plays.txt").read_text())
     valid = encode(a.valid.read_text()) if a.valid else None
+    if valid is not None:
+        from train import bits_per_char  # task 6.1's rate, for the report (imported here: pack needs no train.py)
     before = bits_per_char(model, valid) if valid is not None else None
     start = time.perf_counter()
     squeezed = finetune(
