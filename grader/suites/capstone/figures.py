@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import weakref
 from pathlib import Path
 
 import torch
@@ -57,6 +58,22 @@ def heldout() -> tuple[str, str]:
         return load_text("valid"), "The Tempest (held out)"
     except (OSError, ValueError):
         return load_text("train")[-100_000:], "training text (optimistic)"
+
+
+_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def models(submission) -> tuple[bytes, dict, dict, dict]:
+    """model.sqz's bytes, model.pt's (config, state) and model.sqz's state as the student's unpack
+    reads it: once per submission, for the frontier and the crossover."""
+    if submission not in _MODELS:
+        f = artifact.files(submission)
+        artifact.need(submission, f)
+        assert f.pt is not None and f.sqz is not None, "artifact.need found both files"
+        config, state = artifact.checkpoint(f.pt)
+        sqz = M.check_state(submission.driver("figures_unpack", f.sqz), config, "model.sqz's state")
+        _MODELS[submission] = f.sqz, config, state, sqz
+    return _MODELS[submission]
 
 
 def saved(submission) -> dict:
@@ -100,14 +117,10 @@ def draw_training(submission, out: Path) -> list[Path]:
 
 def draw_frontier(submission, out: Path) -> list[Path]:
     plt = pyplot()
-    f = artifact.files(submission)
-    artifact.need(submission, f)
-    assert f.pt is not None and f.sqz is not None, "artifact.need found both files"
-    config, state = artifact.checkpoint(f.pt)
+    data, config, state, sqz = models(submission)
     text, where = heldout()
     ids = M.ids_of(text)
     stages = mapping(submission.driver("figures_stages", config, state, SPARSITY, BITS), "the stages")
-    sqz = M.check_state(submission.driver("figures_unpack", f.sqz), config, "model.sqz's state")
     pruned = M.check_state(stages["pruned"], config, "the pruned state")
     shared = M.check_state(stages["shared"], config, "the shared state")
     rows = [
@@ -117,7 +130,7 @@ def draw_frontier(submission, out: Path) -> list[Path]:
     ]
     if "coded" in stages["shared_bytes"]:
         rows.append(("+ entropy coding", int(stages["shared_bytes"]["coded"]), rows[-1][2]))
-    rows.append(("model.sqz (fine-tuned)", len(f.sqz), M.bits_per_char(sqz, config, ids)))
+    rows.append(("model.sqz (fine-tuned)", len(data), M.bits_per_char(sqz, config, ids)))
     bz2 = artifact.baselines(text)["bz2"]
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
     ax.plot([r[1] for r in rows], [r[2] for r in rows], "o-", color="C0")
@@ -145,19 +158,15 @@ def draw_frontier(submission, out: Path) -> list[Path]:
 
 def draw_crossover(submission, out: Path) -> list[Path]:
     plt = pyplot()
-    f = artifact.files(submission)
-    artifact.need(submission, f)
-    assert f.pt is not None and f.sqz is not None, "artifact.need found both files"
-    config, state = artifact.checkpoint(f.pt)
+    data, config, state, sqz = models(submission)
     text, where = heldout()
     ids = M.ids_of(text)
-    sqz = M.check_state(submission.driver("figures_unpack", f.sqz), config, "model.sqz's state")
     corpus = load_text("train") + load_text("more_plays")
     lengths = [n for n in (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000) if n < len(corpus)] + [
         len(corpus)
     ]
     curves = {}
-    for name, size, st in (("float32 model", 4 * artifact.parameters(state), state), ("model.sqz", len(f.sqz), sqz)):
+    for name, size, st in (("float32 model", 4 * artifact.parameters(state), state), ("model.sqz", len(data), sqz)):
         bpc = M.bits_per_char(st, config, ids)
         c = mapping(submission.driver("figures_size_curve", corpus, lengths, size, bpc), "size_curve")
         curves[f"{name} ({size / 1024:,.0f} KiB, {bpc:.3f} bpc)"] = c["model"]

@@ -14,14 +14,19 @@ def artifact_unpack_probe() -> None:
 artifact_unpacked: dict = {}  # model.sqz's bytes -> the model: unpacked once for the public and hidden texts
 
 
-def artifact_run(data: bytes, texts: list) -> dict:
-    """The student's squeeze.unpack of `data` (model.sqz's bytes, read on the grading side), and
-    the model's logits (n, vocab) on each text (ids) by its own forward, in the handout's windows."""
+def artifact_model(data: bytes):
+    """The student's squeeze.unpack of `data` (model.sqz's bytes, read on the grading side), once."""
     data = bytes(data)
     if data not in artifact_unpacked:
         artifact_unpacked.clear()
         artifact_unpacked[data] = importlib.import_module("squeeze").unpack(data)
-    model = artifact_unpacked[data]
+    return artifact_unpacked[data]
+
+
+def artifact_run(data: bytes, texts: list) -> dict:
+    """The student's squeeze.unpack of `data`, and the model's logits (n, vocab) on each text (ids)
+    by its own forward, in the handout's windows."""
+    model = artifact_model(data)
     model.eval()
     logits = [window_logits(model, torch.as_tensor(t, dtype=torch.int64)) for t in texts]
     return {"state": state_of(model), "logits": logits}

@@ -23,7 +23,7 @@ def figures_stages(config: dict, state: dict, sparsity: float, bits: int) -> dic
 
 
 def figures_unpack(data: bytes) -> dict:
-    return state_of(importlib.import_module("squeeze").unpack(bytes(data)))
+    return state_of(artifact_model(data))
 
 
 def figures_size_curve(text: str, lengths: list, model_bytes: int, model_bpc: float) -> dict:
