@@ -147,7 +147,7 @@ def draw_frontier(submission, out: Path) -> list[Path]:
     ax.set_xscale("log")
     ax.set(xlabel="model size (bytes)", ylabel=f"bits per character, {where}", title="What each compression stage costs")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="upper right")
+    ax.legend(loc="center right")  # the stages sit at the top and the bottom
     fig.tight_layout()
     path = out / "capstone_frontier.png"
     fig.savefig(path)

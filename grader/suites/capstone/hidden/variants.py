@@ -62,9 +62,12 @@ CORRECT, EXTRA_CORRECT = split_audited(ALL_CORRECT, DEFAULT_CORRECT)
 # again with its own code from the reference's compressed weights. Other edits (the decoder, unpack,
 # training, the text coder) leave pack's bytes as they are: such a variant's model.sqz is the reference's.
 PACK_PATH = {
-    "coder.py": {"PRECISION", "WHOLE", "HALF", "QUARTER", "MASK", "MAX_TOTAL"}
-    | {"check_frequencies", "check_probabilities", "quantize", "Encoder"},
-    "squeeze.py": {"MAGIC", "RUN", "MAX_BITS", "TABLE_BITS", "CONFIG_KEYS", "matrices", "codes_of", "to_events", "table", "pack"},
+    f"{file}:{name}"
+    for file, names in (
+        ("coder.py", "PRECISION WHOLE HALF QUARTER MASK MAX_TOTAL check_frequencies check_probabilities quantize Encoder"),
+        ("squeeze.py", "MAGIC RUN MAX_BITS TABLE_BITS CONFIG_KEYS matrices codes_of to_events table pack"),
+    )
+    for name in names.split()
 }
 
 UNPACKED = """
@@ -112,11 +115,8 @@ def edited_names(solutions: Path, variant: Variant) -> set[str]:
 
 
 def changes_pack(solutions: Path, variant: Variant) -> bool:
-    return any(
-        name == "?" or name in PACK_PATH.get(file, set())
-        for file, name in (n.split(":", 1) for n in edited_names(solutions, variant))
-        if file in PACK_PATH
-    )
+    """Whether an edit falls in PACK_PATH, or outside every top-level name of coder.py or squeeze.py."""
+    return any(n in PACK_PATH or n in ("coder.py:?", "squeeze.py:?") for n in edited_names(solutions, variant))
 
 
 def remake_artifacts(solutions: Path, folders: dict[Variant, Path], jobs: int = 1) -> None:
