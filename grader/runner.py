@@ -13,6 +13,7 @@ import io
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import zlib
@@ -101,6 +102,18 @@ class GradingPlugin:
             self.collect_errors.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
 
     # -- fixtures -----------------------------------------------------------------------------
+    @pytest.fixture(scope="session", autouse=True)
+    def _one_thread(self):
+        """The grading side's own computations are small: one intra-op thread for the run (on a busy
+        machine, threads that wait on each other at every operation make them many times slower)."""
+        torch = sys.modules.get("torch")  # imported by the suites, if they use it, before any fixture
+        before = torch.get_num_threads() if torch is not None else None
+        if torch is not None:
+            torch.set_num_threads(1)
+        yield
+        if torch is not None:
+            torch.set_num_threads(before)
+
     @pytest.fixture(scope="session")
     def submission(self) -> Submission:
         return self.sub

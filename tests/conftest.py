@@ -178,3 +178,16 @@ def hw1_batch(course, solutions, tmp_path_factory):
     summary = grade(course, "hw1", subs, out, jobs=2)
     results = {p.name: json.loads((p / "result.json").read_text()) for p in (out / "students").iterdir() if p.is_dir()}
     return {"summary": summary, "results": results, "out": out, "submissions": subs}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module's reference runs (`pytestmark = pytest.mark.usefixtures("one_thread")`):
+    their tensors are small, and on a machine other jobs share, two threads that wait on each other
+    at every operation can run many times slower than one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

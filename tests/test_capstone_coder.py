@@ -41,12 +41,7 @@ M16 = 1 << 16
 GOLDEN_DIGEST = "27ed9cb8b2547072c55ca8a4be7151fdbd5dd6f142692026997622b504082526"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- checks ----------------------------------------------------------------------------------------------

@@ -5,18 +5,8 @@ course's (datasets/shakespeare), the hidden play only in hidden suites (hidden/c
 from __future__ import annotations
 
 import pytest
-import torch
 
 from grader.data import load_text
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """The grading side's reference computations: one intra-op thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

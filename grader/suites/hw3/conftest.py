@@ -12,7 +12,6 @@ the tasks whose code refers to it, or every task when none does; code under
 from __future__ import annotations
 
 import pytest
-import torch
 
 from grader.borrowing import Rule, enforce
 from grader.data import digit_features
@@ -48,16 +47,6 @@ RULES = Rule(BANNED, ALLOWED, TASK_OF, RULE)
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "uses(*names): the classes or functions of optimizers.py a test runs")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """The grading side's reference runs are tiny: with more than one intra-op thread, a busy
-    machine makes each operation hundreds of times slower (threads waiting for each other)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 RUNS = 3  # task 3.5's large-batch LAMB runs, seeds s, s + 1, s + 2

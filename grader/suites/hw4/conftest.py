@@ -9,7 +9,6 @@ and the rule; task 4.7's experiment, which runs the student's pruning and sharin
 from __future__ import annotations
 
 import pytest
-import torch
 
 from grader.borrowing import Rule, enforce
 from grader.data import mnist_tensors
@@ -70,15 +69,6 @@ EXPERIMENT_USES = ("deep_compress", "global_masks", "apply_masks", "kmeans_share
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "uses(*names): the functions of the student's modules a test runs")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """The grading side's reference runs are small: one intra-op thread, as the worker has."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

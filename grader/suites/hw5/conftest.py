@@ -11,7 +11,6 @@ and the rule."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from grader.borrowing import Rule, enforce
 from grader.data import mnist_tensors
@@ -74,15 +73,6 @@ RULES = Rule(BANNED, (), TASK_OF, RULE, METHODS)
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "uses(*names): the functions and classes of the student's modules a test runs")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """The grading side's reference computations are small: one intra-op thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
