@@ -9,6 +9,7 @@ from `submission.device` ("cpu" unless `course plot --device cuda`) and pass it 
 
 from __future__ import annotations
 
+import csv
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,24 @@ from grader.config import Course
 from grader.errors import CourseError, StudentError
 from grader.notebook import submission_folder
 from grader.remote import Submission
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display), for the figures modules."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """`rows` (dicts with the same keys) as a CSV file beside a figure: its numbers."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 @dataclass

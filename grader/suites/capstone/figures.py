@@ -20,7 +20,6 @@ was trained on (marked "training text" on the figures: optimistic).
 
 from __future__ import annotations
 
-import csv
 import io
 import weakref
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 
 from grader.assertions import mapping
 from grader.data import load_text
+from grader.plots import pyplot, write_csv
 from grader.suites.capstone import artifact
 from grader.suites.capstone import model as M
 from grader.suites.capstone.training import CONFIG, texts
@@ -36,20 +36,14 @@ from grader.suites.capstone.training import CONFIG, texts
 SPARSITY, BITS = 0.7, 3  # the handout's pipeline: the stages drawn without fine-tuning
 
 
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+def finish(plt, fig, out: Path, name: str, rows: list[dict]) -> list[Path]:
+    """Save the figure as out/<name>.png and its numbers as out/<name>.csv; [the figure's path]."""
+    fig.tight_layout()
+    path = out / f"{name}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    write_csv(out / f"{name}.csv", rows)
+    return [path]
 
 
 def heldout() -> tuple[str, str]:
@@ -107,12 +101,7 @@ def draw_training(submission, out: Path) -> list[Path]:
     ax.set(xlabel="step", ylabel="bits per character", title=label)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = out / "capstone_training.png"
-    fig.savefig(path)
-    plt.close(fig)
-    write_csv(out / "capstone_training.csv", [{"step": i + 1, "loss_bits": v} for i, v in enumerate(loss)])
-    return [path]
+    return finish(plt, fig, out, "capstone_training", [{"step": i + 1, "loss_bits": v} for i, v in enumerate(loss)])
 
 
 def draw_frontier(submission, out: Path) -> list[Path]:
@@ -148,12 +137,7 @@ def draw_frontier(submission, out: Path) -> list[Path]:
     ax.set(xlabel="model size (bytes)", ylabel=f"bits per character, {where}", title="What each compression stage costs")
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="center right")  # the stages sit at the top and the bottom
-    fig.tight_layout()
-    path = out / "capstone_frontier.png"
-    fig.savefig(path)
-    plt.close(fig)
-    write_csv(out / "capstone_frontier.csv", [{"stage": n, "bytes": s, "bpc": b} for n, s, b in rows])
-    return [path]
+    return finish(plt, fig, out, "capstone_frontier", [{"stage": n, "bytes": s, "bpc": b} for n, s, b in rows])
 
 
 def draw_crossover(submission, out: Path) -> list[Path]:
@@ -185,16 +169,11 @@ def draw_crossover(submission, out: Path) -> list[Path]:
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "capstone_crossover.png"
-    fig.savefig(path)
-    plt.close(fig)
     rows = [
         {"n": n, **{k: v[i] for k, v in base.items() if k != "model"}, **{k: v[i] for k, v in curves.items()}}
         for i, n in enumerate(lengths)
     ]
-    write_csv(out / "capstone_crossover.csv", rows)
-    return [path]
+    return finish(plt, fig, out, "capstone_crossover", rows)
 
 
 FIGURES = {

@@ -9,17 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from grader.data import digit_features
+from grader.plots import pyplot
 
 PLANT = [2.0, 0.3, 1.0, 0.01]  # wn, zeta, gain, dt
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def step_responses(submission, out: Path) -> list[Path]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.data import digit_features
+from grader.plots import pyplot
 from grader.suites.hw3.loops import Student, predictions, rosenbrock_path, train_digits
 
 START, STEPS = (-1.5, 2.0), 1500
@@ -114,15 +115,6 @@ def draw_large_batch(submission, plt, path: Path, table: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def trajectories(submission, out: Path) -> list[Path]:

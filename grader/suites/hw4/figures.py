@@ -22,7 +22,6 @@ same on any machine.
 
 from __future__ import annotations
 
-import csv
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ import torch
 
 from grader.assertions import mapping, sequence, tensor
 from grader.data import mnist_split
+from grader.plots import pyplot, write_csv
 from grader.suites.hw4 import experiment
 
 SEED = 0
@@ -53,15 +53,6 @@ QUANT_STYLE = {
     "uniform asymmetric, per tensor": ("C1", "^--"),
     "k-means sharing, one codebook per matrix": ("C3", "D-"),
 }
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 @contextmanager
@@ -89,13 +80,6 @@ def float_state() -> dict:
 def valid_accuracy(state: dict) -> float:
     _, _, x, y = digits()
     return experiment.accuracy(experiment.build(experiment.SPEC, state), x, y)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 # -- task 4.1: accuracy against sparsity ------------------------------------------------------------

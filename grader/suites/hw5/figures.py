@@ -20,7 +20,6 @@ the CPU the accuracy is the same step for step on any machine with the same torc
 
 from __future__ import annotations
 
-import csv
 import functools
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 
 from grader.assertions import mapping, tensor
 from grader.data import mnist_split
+from grader.plots import pyplot, write_csv
 from grader.suites.hw5 import model, training
 from grader.worker.drivers.hw5 import SmallCNN
 
@@ -38,26 +38,10 @@ SHOWN = 8  # digits in the rollout figure
 HEADS_OF = 2  # digits in the per-head figure
 
 
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 @functools.lru_cache(maxsize=1)
 def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x_train, y_train, x_valid, y_valid) of the 28x28 digits, as tensors."""
     return (*mnist_split(0), *mnist_split(1))
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 _RUNS: dict = {}  # (id of the submission, model) -> (state, history, logits): one training per plot run
