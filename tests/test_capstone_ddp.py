@@ -67,23 +67,15 @@ def torchrun(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess
     return run
 
 
+def tiny_run(data: Path, out: Path) -> list[str]:
+    """train.py's arguments for the tiny configuration's STEPS steps on the CPU."""
+    return ["--config", "tiny", "--steps", str(STEPS), "--device", "cpu", "--data", str(data), "--out", str(out)]
+
+
 def test_torchrun_train_py_writes_one_checkpoint(tmp_path, data):
     """`torchrun --nproc_per_node 2 train.py --config tiny`: rank 0 writes the checkpoint, a tiny GPT."""
     out = tmp_path / "tiny.pt"
-    run = torchrun(
-        CAPSTONE / "train.py",
-        "--config",
-        "tiny",
-        "--steps",
-        str(STEPS),
-        "--device",
-        "cpu",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        cwd=tmp_path,
-    )
+    run = torchrun(CAPSTONE / "train.py", *tiny_run(data, out), cwd=tmp_path)
     assert out.is_file(), run.stdout
     assert run.stdout.count("parameters") == 1, run.stdout  # one process reports (rank 0)
     sys.path.insert(0, str(CAPSTONE))
@@ -102,20 +94,7 @@ def test_ddp_replicas_stay_equal_on_their_own_batches(tmp_path, data):
     """Both processes end with the same weights, after different batches (different losses)."""
     script = tmp_path / "wrapped_train.py"
     script.write_text(WRAPPER.format(capstone=str(CAPSTONE), out=str(tmp_path)))
-    torchrun(
-        script,
-        "--config",
-        "tiny",
-        "--steps",
-        str(STEPS),
-        "--device",
-        "cpu",
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "tiny.pt"),
-        cwd=tmp_path,
-    )
+    torchrun(script, *tiny_run(data, tmp_path / "tiny.pt"), cwd=tmp_path)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     assert len(ranks[0]["loss"]) == STEPS
