@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 
 MB = 1024 * 1024
+WORKER_USER = "COURSE_WORKER_USER"  # the user a fallback worker becomes when grading runs as root
 # `python -I -c WORKER_MAIN PATH FD`: grader.worker's entry (grader/worker/__main__.py), importing
 # grader from PATH, the folder that holds the grading side's own package
 WORKER_MAIN = "import sys; sys.path.insert(0, sys.argv.pop(1)); from grader.worker.server import main; main(sys.argv[1:])"
@@ -75,6 +77,69 @@ def _describe_exit(code: int | None, isolation: str = "limits") -> tuple[str, st
     return "crash", f"the worker process exited with status {code} (sys.exit or os._exit in your code?)"
 
 
+def unprivileged_ids() -> tuple[int, int]:
+    """(uid, gid) of the user a fallback worker becomes when grading runs as root: the one named
+    by COURSE_WORKER_USER (default nobody), in its primary group. A StudentError naming the
+    problem where there is no such user or it is root: then no student code runs."""
+    name = os.environ.get(WORKER_USER) or "nobody"
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise StudentError(f"the worker could not drop root: no user {name!r} (set {WORKER_USER})", "crash") from None
+    if entry.pw_uid == 0 or entry.pw_gid == 0:
+        raise StudentError(f"the worker could not drop root: user {name!r} is root (set {WORKER_USER})", "crash")
+    return entry.pw_uid, entry.pw_gid
+
+
+def unreadable_for(run_as: tuple[int, int], folders: Collection[str]) -> str:
+    """The first of `folders` (Python's, the package's) that user and group `run_as` cannot read, or
+    a folder on the way it cannot pass; "" where it reads them all (judged by their modes)."""
+    uid, gid = run_as
+
+    def allows(path: str, bits: int) -> bool:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return True  # nothing there to read
+        shift = 6 if st.st_uid == uid else 3 if st.st_gid == gid else 0
+        return (st.st_mode >> shift) & bits == bits
+
+    for folder in folders:
+        if not os.path.isabs(folder) or not os.path.isdir(folder):
+            continue
+        parts = Path(folder).parts
+        for i in range(1, len(parts)):
+            if not allows(str(Path(*parts[:i])), 1):
+                return str(Path(*parts[:i]))
+        if not allows(folder, 5):
+            return folder
+    return ""
+
+
+_WARNED: set[str] = set()
+
+
+def worker_ids() -> tuple[tuple[int, int] | None, str]:
+    """(run_as, error) for a fallback worker started by root: the unprivileged user's ids, or
+    (0, 0) where that user cannot read Python's files (said once on stderr: student code then runs
+    as root), or (None, why) where there is no such user (then no student code runs)."""
+    try:
+        run_as = unprivileged_ids()
+    except StudentError as exc:
+        return None, str(exc)
+    blocked = unreadable_for(run_as, [*sys.path, str(paths.PACKAGE.parent)])
+    if blocked:
+        name = os.environ.get(WORKER_USER) or "nobody"
+        if blocked not in _WARNED:
+            _WARNED.add(blocked)
+            print(
+                f"course: warning: student code runs as root: user {name!r} cannot read {blocked} (Python's files)",
+                file=sys.stderr,
+            )
+        return (0, 0), ""
+    return run_as, ""
+
+
 class ParentProcess:
     """A warm parent (grader.worker.server.Parent) and the folders it works in, on the grading side.
 
@@ -83,6 +148,8 @@ class ParentProcess:
     folder it shares with its workers is emptied in between (`clean`), so a worker starts with
     nothing that an earlier one left. Under bubblewrap the student's files are copied into
     `staged` (seen as /submission) before the fork; nothing else of any student is ever there.
+    A fallback parent run by root (`config.run_as`) stages them too, readable by the unprivileged
+    user its workers become, and gives that user the scratch folder before each worker.
     """
 
     def __init__(self, config: contract.ParentConfig, isolation: str):
@@ -94,6 +161,11 @@ class ParentProcess:
         self.staged = self.home / "submission"
         self.scratch.mkdir()
         self.staged.mkdir()
+        self.run_as = config.run_as if isolation != "bwrap" and config.run_as != (0, 0) else None
+        if self.run_as is not None:
+            os.chmod(self.home, 0o711)  # the worker's user passes through to tmp/ and submission/
+            os.chmod(self.staged, 0o755)
+            self.give_scratch()
         parent, child = socket.socketpair()
         # the worker imports the package this process imports (a course root's own grader/, or
         # the installed one): its folder first on the path; -I leaves out everything else of ours
@@ -156,10 +228,10 @@ class ParentProcess:
 
     def fork(self, submission: Path, modules: list[str]) -> socket.socket:
         """A new worker for `submission`; its socket. The previous worker, if any, is ended first."""
-        if self.isolation == "bwrap":
+        if self.isolation == "bwrap" or self.run_as is not None:
             _remove_contents(self.staged)
             _stage(submission, self.staged)
-            seen_as = sandbox.SUBMISSION
+            seen_as = sandbox.SUBMISSION if self.isolation == "bwrap" else str(self.staged)
         else:
             seen_as = str(submission)
         ours, theirs = socket.socketpair()
@@ -199,6 +271,18 @@ class ParentProcess:
         everything else in the folders on the way to them goes."""
         _remove_contents(self.scratch, self.mountpoints)
         _remove_contents(self.staged)
+        if self.run_as is not None:
+            self.give_scratch()
+
+    def give_scratch(self) -> None:
+        """The scratch folder, the worker's user's own (mode 0o700), whatever the last worker did to it."""
+        assert self.run_as is not None
+        fd = os.open(self.scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fchown(fd, *self.run_as)
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
 
     def startup_error(self) -> str:
         return _last_line(self.home / "startup.txt")
@@ -250,12 +334,14 @@ STAGED_MB = 256  # the most a submission folder may hold (bubblewrap copies it f
 
 def _stage(submission: Path, into: Path) -> None:
     """Copy a submission folder for a worker under bubblewrap: files and folders, symlinks as
-    links (a link then points where it points inside the sandbox), no caches."""
+    links (a link then points where it points inside the sandbox), no caches; readable by every user
+    (a fallback worker run by root reads them as an unprivileged one)."""
     total = 0
     for folder, dirs, files in os.walk(submission):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         rel = Path(folder).relative_to(submission)
         (into / rel).mkdir(exist_ok=True)
+        os.chmod(into / rel, 0o755)
         for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
             src = os.path.join(folder, name)
             if os.path.islink(src):
@@ -265,6 +351,7 @@ def _stage(submission: Path, into: Path) -> None:
                 if total > STAGED_MB * MB:
                     raise StudentError(f"the submission folder holds more than {STAGED_MB} MB", "limit")
                 shutil.copyfile(src, into / rel / name, follow_symlinks=False)
+                os.chmod(into / rel / name, 0o644)
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
 
 
@@ -331,6 +418,11 @@ class Worker:
         self.modules = list(modules)
         self.limits = limits
         self.isolation = isolation  # "bwrap" or "limits"
+        # grading as root without bubblewrap: the worker becomes an unprivileged user, or never starts
+        self.drop_error = ""
+        run_as = None
+        if isolation != "bwrap" and os.geteuid() == 0:
+            run_as, self.drop_error = worker_ids()
         self.config = contract.ParentConfig(
             assignment=assignment,
             limits=limits,
@@ -342,6 +434,7 @@ class Worker:
             # parent is bwrap, which has --die-with-parent
             parent=None if isolation == "bwrap" else os.getpid(),
             gpu=gpu,
+            run_as=run_as,
         )
         self.parent: ParentProcess | None = None
         self.proc: _Child | None = None
@@ -362,6 +455,8 @@ class Worker:
         self.parent = warm_parent(self.config, self.isolation)
 
     def start(self) -> None:
+        if self.drop_error:
+            raise StudentError(self.drop_error, "crash")
         self.prepare()
         assert self.parent is not None
         try:

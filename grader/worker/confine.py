@@ -2,6 +2,12 @@
 
 The grading side adds the outer layer (bubblewrap, grader/sandbox.py). Inside, in this order:
 
+0. `drop_root()` (worker side, after the fork, before student code is imported): a worker that
+   runs as root with root's powers (the fallback path when grading runs as root, as on
+   Gradescope) becomes an unprivileged user, or does not run student code at all. Under
+   bubblewrap a worker started by root is uid 0 of its own user namespace with no capability
+   left (--cap-drop ALL) and only read-only mounts in view besides its scratch folder: nothing
+   to drop there, and no power to drop it with.
 1. `apply_limits()` (worker side, before student code is imported): address space (the data
    segment for a worker that may use a GPU), CPU seconds, file size (which bounds what stdout and
    stderr can hold), no core files.
@@ -282,6 +288,52 @@ def drop_capabilities() -> None:
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: all empty
     ctypes.CDLL(None, use_errno=True).syscall(number, header, data)
+
+
+def preload() -> None:
+    """Import what confinement uses (ctypes, libseccomp's binding) in the warm parent: a worker that
+    drops root may no longer be able to read a Python installation only root can read."""
+    import ctypes  # noqa: F401
+
+    _libseccomp()
+
+
+def privileged() -> bool:
+    """Whether this process holds any capability (root outside bubblewrap does; root inside it,
+    after --cap-drop ALL, does not). Where /proc cannot tell, assume it does."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return int(line.split()[1], 16) != 0
+    except (OSError, ValueError, IndexError):
+        pass
+    return True
+
+
+def drop_root(run_as: tuple[int, int] | None) -> str:
+    """Become `run_as` (uid, gid) for good: supplementary groups cleared, then real, effective and
+    saved gid, then uid, so that nothing can become root again (and the capabilities go with the
+    uid). "" when done, else why not; the caller then must not run student code. PR_SET_PDEATHSIG
+    is cleared by the change: arm `die_with_parent` again after it."""
+    if run_as is None:
+        return "no unprivileged user was given (set COURSE_WORKER_USER)"
+    uid, gid = run_as
+    if uid == 0 or gid == 0:
+        return f"uid {uid}, gid {gid} is root (set COURSE_WORKER_USER to an unprivileged user)"
+    try:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as exc:
+        return f"could not become uid {uid}, gid {gid} ({exc.strerror or exc})"
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid) or os.getgroups():
+        return f"could not become uid {uid}, gid {gid} (the ids did not change)"
+    try:
+        os.setresuid(0, 0, 0)
+    except PermissionError:
+        return ""
+    return "root could be regained after the change"
 
 
 def die_with_parent(expected_parent: int | None = None, status: int = 1) -> None:

@@ -50,13 +50,26 @@ class ParentConfig:
     require_filter: bool = False  # a worker that cannot install the system-call filter exits (71)
     parent: int | None = None  # the grading process's pid (fallback isolation): exit if it is gone
     gpu: bool = False  # the workers may use the machine's GPUs (`course plot --device cuda`): see confine.apply_limits
+    # (uid, gid) a worker that starts as root with root's powers (the fallback path, run as root)
+    # becomes before student code runs; without it such a worker refuses to start (confine.drop_root);
+    # (0, 0): stays root, where the grading side found that user cannot read Python's files and said so
+    run_as: tuple[int, int] | None = None
 
     def to_message(self) -> dict:
-        return {**asdict(self), "preload": list(self.preload)}
+        run_as = None if self.run_as is None else list(self.run_as)
+        return {**asdict(self), "preload": list(self.preload), "run_as": run_as}
 
     @classmethod
     def from_message(cls, message: dict) -> ParentConfig:
-        return cls(**{**message, "limits": Limits(**message["limits"]), "preload": tuple(message["preload"])})
+        run_as = message.get("run_as")
+        return cls(
+            **{
+                **message,
+                "limits": Limits(**message["limits"]),
+                "preload": tuple(message["preload"]),
+                "run_as": None if run_as is None else (int(run_as[0]), int(run_as[1])),
+            }
+        )
 
 
 class Fork(TypedDict):

@@ -219,8 +219,11 @@ class Parent:
 
 
 def become_worker(config: contract.ParentConfig, request: contract.Fork, fd: int, drivers) -> None:
-    """In a fresh fork of the parent: confine this process, then serve the grading side on `fd`."""
-    confine.die_with_parent(os.getppid(), 70)
+    """In a fresh fork of the parent: confine this process, then serve the grading side on `fd`.
+    Its output files are opened first (a root worker opens them before it drops root); a worker
+    with root's powers that cannot drop them exits (72) before anything of the student's is read."""
+    parent = os.getppid()
+    confine.die_with_parent(parent, 70)
     os.setsid()  # a session of its own, apart from the parent's
     os.closerange(3, fd)  # nothing of the parent's stays open here but the worker's own socket
     os.closerange(fd + 1, 1 << 16)
@@ -232,6 +235,12 @@ def become_worker(config: contract.ParentConfig, request: contract.Fork, fd: int
     os.close(out)
     os.chdir(os.path.dirname(request["output"]))
     sock = socket.socket(fileno=fd)
+    if os.geteuid() == 0 and confine.privileged() and config.run_as != (0, 0):
+        why = confine.drop_root(config.run_as)
+        if why:
+            os.write(startup, f"could not drop root: {why}\n".encode())
+            os._exit(72)
+        confine.die_with_parent(parent, 70)  # the change of user disarmed it
     confine.apply_limits(config.limits, config.gpu)
     if not confine.forbid_processes() and config.require_filter:
         os.write(startup, b"no system-call filter could be installed (is libseccomp, libseccomp2 on Debian, there?)\n")
@@ -267,6 +276,7 @@ def main(argv: list[str]) -> None:
     for name in config.preload:
         importlib.import_module(name)  # heavy libraries, once for every worker
     drivers = load_drivers(config)
+    confine.preload()  # what confinement itself imports, while the parent can still read it
     confine.undumpable()  # a worker of the same user cannot read or write this process's memory
     Parent(config, sock, drivers).serve()
     os._exit(0)
