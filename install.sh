@@ -16,8 +16,8 @@
 #    newer CUDA build, which pip would prefer. Its dependencies come with step 2. If the index cannot
 #    be reached (a machine that reaches only a package registry), pip says so at once (one retry),
 #    and step 2 takes torch from the registry.
-# 2. The course, editable, with nbgrader (for instructors and the tests) and ruff and mypy (the
-#    tests run them); `pip install -e .` alone is enough to take the course.
+# 2. The course, editable, with nbgrader (for instructors and the tests) and the tests' own tools
+#    (ruff, mypy, jsonschema, Playwright); `pip install -e .` alone is enough to take the course.
 # 3. course check hw1 --solution.
 set -eu
 cd "$(dirname "$0")"

@@ -12,6 +12,11 @@ whose stamp matches the files, so an interrupted batch (even by kill -9) resumes
 file that does not match its stamp (half a batch, or a forged results.json) is graded again.
 For the class, at the top of `--out`: `grades.csv`, `failures.csv` (every test that did not pass,
 with its cause) and `histogram.png`.
+
+`--out` also gets `class.json`, the manifest: the assignment, the course version it is graded with,
+the shard (`--shard K/N`: only the students whose folder name hashes to K) and the students given,
+so that `course merge` (grader/merge.py) can refuse what does not belong together. A folder holding
+another assignment's grades, or grades made with another version of the course, is refused.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ from pathlib import Path
 from grader import sandbox
 from grader.config import Assignment, Course
 from grader.errors import CourseError
+from grader.manifest import MANIFEST, Manifest, Shard, course_version, read_manifest, version_difference
 from grader.report import csv_cell, feedback_text, gradescope
-from grader.results import RunResult, printable, write_atomic, write_json
+from grader.report_html import write_report
+from grader.results import RunResult, printable, write_atomic, write_json, writing
 from grader.worker.confine import die_with_parent
 
 DONE = ".done"
@@ -171,18 +178,41 @@ def grade(
     progress=None,
     trial: int = 0,
     seeded_only: bool = False,
+    shard: Shard | None = None,
 ) -> BatchSummary:
-    """Grade every student folder under `submissions` into `out`; see the module docstring.
-    `trial` and `seeded_only` are `course audit --seeds`'s (see grader.runner.run_assignment)."""
+    """Grade every student folder under `submissions` (or only `shard`'s) into `out`; see the
+    module docstring. `trial` and `seeded_only` are `course audit --seeds`'s (see
+    grader.runner.run_assignment)."""
     from grader.paths import suite_dir
 
     a = course.built(assignment_id)
     if not suite_dir(a, "hidden").is_dir():
         raise CourseError(f"{a.id}: the hidden suite is not here; `course grade` needs the instructor's copy")
     everyone = students(Path(submissions))
+    if shard is not None:
+        everyone = shard.pick(everyone)
     out = Path(out)
+    k, n = (shard.k, shard.n) if shard is not None else (1, 1)
+    manifest = Manifest(a.id, course_version(course, a), [k], n, [s.name for s in everyone])
     with class_lock(out):
+        _check_earlier(out, manifest, force)
+        manifest.write(out)
         return _grade_locked(course, a, everyone, out, jobs, force, isolation, progress, trial, seeded_only)
+
+
+def _check_earlier(out: Path, manifest: Manifest, force: bool) -> None:
+    """A folder's finished students are kept, so it must not hold another assignment's grades, nor
+    (unless --force grades them again) grades made with another version of the course."""
+    if not (out / MANIFEST).exists():
+        return
+    earlier = read_manifest(out)
+    if earlier.assignment != manifest.assignment:
+        raise CourseError(f"{out}: holds the grades of {earlier.assignment}; grade {manifest.assignment} into another --out")
+    if earlier.course_version != manifest.course_version and not force:
+        change = version_difference(earlier.course_version, manifest.course_version)
+        raise CourseError(
+            f"{out}: graded with another version of the course ({change}); --force grades everyone again, or use another --out"
+        )
 
 
 _LOCK_FD: int | None = None  # the held lock's descriptor, which forked grading processes close
@@ -218,18 +248,6 @@ def class_lock(out: Path):
         os.close(fd)
 
 
-@contextlib.contextmanager
-def _writes(what: Path):
-    """A report that cannot be written (a folder in its place, a read-only file, a full disk) ends
-    the run with one line naming it; what was already written stays."""
-    try:
-        yield
-    except OSError as exc:
-        raise CourseError(
-            f"{what}: cannot be written ({exc.strerror or exc}); the students graded so far are kept, rerun to resume"
-        ) from None
-
-
 def _grade_locked(
     course: Course, a: Assignment, everyone: list[Path], out: Path, jobs, force, isolation, progress, trial, seeded_only
 ) -> BatchSummary:
@@ -246,13 +264,13 @@ def _grade_locked(
 
     def finish(student: Path, result: RunResult) -> None:
         folder = student_dir(out, student.name)
-        with _writes(folder):
+        with writing(folder):
             save_student(folder, result, a, student.name)
         summary.graded.append(student.name)
         if not result.tests:
             summary.ungradable[student.name] = "; ".join(result.notes)
         if progress is not None:
-            progress(student.name)
+            progress(student.name, result)
 
     # Grading processes are forked from this one, so each starts with pytest and the course loaded;
     # they never run student code (their workers do), so one process may grade many students.
@@ -311,10 +329,12 @@ def write_class_reports(a: Assignment, names: list[str], out: Path) -> None:
             if not t.passed:
                 f.writerow([csv_cell(n), t.task, csv_cell(t.name), t.kind, t.cause, csv_cell(t.feedback)])
     for name, text in (("grades.csv", grades.getvalue()), ("failures.csv", failures.getvalue())):
-        with _writes(out / name):
+        with writing(out / name):
             write_atomic(out / name, text)
-    with _writes(out / "histogram.png"):
+    with writing(out / "histogram.png"):
         histogram([r.score for r in results.values()], a, out / "histogram.png")
+    with writing(out / "report.html"):
+        write_report(a, results, out)
 
 
 def histogram(scores: list[float], a: Assignment, path: Path) -> None:

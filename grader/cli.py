@@ -15,6 +15,8 @@ import click
 
 from grader.config import load_course
 from grader.errors import ConfigError, CourseError
+from grader.gradescope import command as gradescope_command
+from grader.nbverify import verify
 
 
 def fail(message: str) -> None:
@@ -103,28 +105,77 @@ def check(assignment, path, solution, hidden, as_json, select, tasks):
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the reports.")
 @click.option("--jobs", type=int, default=None, help="Submissions graded at once (default: all cores).")
 @click.option("--force", is_flag=True, help="Grade again students already finished in OUT.")
-def grade(assignment, submissions, out, jobs, force):
+@click.option(
+    "--shard",
+    "shard_spec",
+    metavar="K/N",
+    help="Only shard K of N (1 <= K <= N): the students whose folder name hashes to K, for one task of a cluster "
+    "job; then `course merge` the N outputs.",
+)
+def grade(assignment, submissions, out, jobs, force, shard_spec):
     """Grade a class: every sub-folder of SUBMISSIONS is one student (public + hidden suites).
 
     Writes per student OUT/students/<name>/ results.json (Gradescope), result.json and
-    feedback.txt; for the class OUT/grades.csv, failures.csv and histogram.png. An interrupted run
-    resumes where it stopped; one run at a time writes to OUT.
+    feedback.txt; for the class OUT/grades.csv, failures.csv, histogram.png, report.html (the class
+    at a glance) and class.json (what OUT holds, for `course merge`). An interrupted run resumes where it stopped; one run at a
+    time writes to OUT.
     """
+    from grader.batch import finished, student_dir, students
     from grader.batch import grade as run_grade
-    from grader.batch import students
+    from grader.manifest import Shard
+    from grader.progress import progress
     from grader.results import printable
 
+    shard = Shard.parse(shard_spec) if shard_spec is not None else None
     course = course_obj()
     course.built(assignment)  # an unknown or planned id: one line, before any progress is shown
-    total = len(students(submissions))
-    with click.progressbar(length=total, label=f"grading {assignment}", file=sys.stderr) as bar:
-        summary = run_grade(course, assignment, submissions, out, jobs=jobs, force=force, progress=lambda _: bar.update(1))
+    everyone = students(submissions)
+    picked = shard.pick(everyone) if shard is not None else everyone
+    todo = [s for s in picked if force or not finished(student_dir(out, s.name))]  # a rerun skips the finished
+    label = f"grading {assignment}" + (f" shard {shard}" if shard is not None else "")
+    with progress(len(todo), label, "students") as shown:
+
+        def graded(name: str, result) -> None:
+            if not result.tests:
+                shown.fail(f"{printable(name, 200)}: could not be graded: {printable('; '.join(result.notes), 300)}")
+            shown.advance()
+
+        summary = run_grade(course, assignment, submissions, out, jobs=jobs, force=force, progress=graded, shard=shard)
+    if shard is not None:
+        click.echo(f"shard {shard}: {len(picked)} of the {len(everyone)} students")
     click.echo(
         f"graded {len(summary.graded)}, skipped {len(summary.skipped)} already finished, "
         f"in {summary.seconds:.1f} s (isolation: {summary.isolation}); reports in {out}"
     )
     for name, cause in sorted(summary.ungradable.items()):
         click.echo(f"  {printable(name, 200)}: could not be graded: {printable(cause, 300)}")
+
+
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the merged reports.")
+def merge(folders, out):
+    """Merge the outputs of `course grade --shard K/N` (FOLDERS, one per shard) into OUT, as one
+    `course grade` over the whole class writes it: OUT/students/<name>/, grades.csv (the same
+    bytes), failures.csv, histogram.png and class.json.
+
+    Refused, with nothing written: a folder that is not an output of `course grade`; folders of
+    different assignments, course versions or numbers of shards; a student not finished, or graded
+    differently in two folders; an OUT that is one of FOLDERS.
+
+    Exit status: 0 every shard of N merged, 1 merged but some shards are missing (each named on
+    stderr; their students are not in OUT), 2 refused.
+    """
+    from grader.merge import merge as run_merge
+
+    summary = run_merge(course_obj(), list(folders), out)
+    for k in summary.missing:
+        click.echo(f"course: shard {k}/{summary.of} is missing: no folder holds it, its students are not in {out}", err=True)
+    click.echo(
+        f"merged {len(summary.students)} students of {summary.assignment} from shards "
+        f"{', '.join(map(str, summary.shards))} of {summary.of} into {out}"
+    )
+    sys.exit(1 if summary.missing else 0)
 
 
 @main.command()
@@ -261,9 +312,15 @@ def snapshot(assignment, check_only):
     click.echo(f"{assignment}: snapshot {'updated' if differs and not check_only else 'up to date'}")
 
 
+main.add_command(gradescope_command)
+
+
 @main.group()
 def nbgrader():
     """Instructor: run the course inside nbgrader."""
+
+
+nbgrader.add_command(verify)
 
 
 @nbgrader.command("init")

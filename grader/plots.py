@@ -5,7 +5,9 @@ A figures module names its figures in `FIGURES` ({file name: draw(submission, ou
 and each is drawn on its own: a figure whose student code is not written yet, raises, runs past
 its time or returns what cannot be drawn is skipped, with the reason, and the others are drawn.
 A module with only `make(submission, out)` is one figure. Figures that train read the device
-from `submission.device` ("cpu" unless `course plot --device cuda`) and pass it to the student's code."""
+from `submission.device` ("cpu" unless `course plot --device cuda`) and pass it to the student's code.
+Progress goes to standard error, figure by figure (grader.progress): a bar on a terminal, a plain
+line every few seconds in a log."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from grader import paths
 from grader.config import Course
 from grader.errors import CourseError, StudentError
 from grader.notebook import submission_folder
+from grader.progress import progress
 from grader.remote import Submission
 
 
@@ -108,17 +111,20 @@ def plot(
     result = Figures()
     with submission_folder(folder, course, a) as modules:
         sub = Submission.of(a, modules, isolation, replace(a.limits, wall_s=a.limits.grader_s), device)
+        drawings = figures_of(figures, a.id)
         try:
-            for name, draw in figures_of(figures, a.id).items():
-                try:
-                    sub.begin_test(f"plot {name}", 0)  # each figure gets the whole time limit, a fresh seed
-                    result.written += draw(sub, out)
-                except CourseError:
-                    raise
-                except Exception as exc:  # the student's code, or what it returned: skip this figure
-                    result.skipped.append((name, why_skipped(exc)))
-                    if "matplotlib.pyplot" in sys.modules:
-                        sys.modules["matplotlib.pyplot"].close("all")
+            with progress(len(drawings), f"drawing {a.id}", "figures") as shown:
+                for name, draw in drawings.items():
+                    try:
+                        sub.begin_test(f"plot {name}", 0)  # each figure gets the whole time limit, a fresh seed
+                        result.written += draw(sub, out)
+                    except CourseError:
+                        raise
+                    except Exception as exc:  # the student's code, or what it returned: skip this figure
+                        result.skipped.append((name, why_skipped(exc)))
+                        if "matplotlib.pyplot" in sys.modules:
+                            sys.modules["matplotlib.pyplot"].close("all")
+                    shown.advance()
         finally:
             sub.close()
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import textwrap
 
@@ -9,7 +10,8 @@ from grader.config import Assignment
 from grader.results import RunResult, printable
 
 STATUS = {True: "pass", False: "FAIL"}
-VISIBILITY = {"public": "visible", "hidden": "after_due_date"}
+HIDDEN_VISIBILITIES = ("after_due_date", "after_published")  # Gradescope's, for hidden tests: shown to students later
+SHOWN = {"after_due_date": "after the due date", "after_published": "when the grades are published"}
 
 
 def table(result: RunResult, assignment: Assignment, color: bool = False) -> str:
@@ -98,8 +100,17 @@ def csv_cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def gradescope(result: RunResult, assignment: Assignment) -> dict:
-    """results.json in Gradescope's autograder format."""
+def gradescope(result: RunResult, assignment: Assignment, hidden: str = HIDDEN_VISIBILITIES[0], leaderboard=None) -> dict:
+    """results.json in Gradescope's autograder format: score, execution_time (whole seconds), output,
+    tests (name, number: the task, score, max_score, status, output, visibility, tags) and, where
+    given, a leaderboard ([{"name", "value", "order"?}]).
+
+    Public tests are visible; hidden tests get `hidden` visibility ("after_due_date" or
+    "after_published"), and Gradescope keeps their names, points and feedback, and the total score,
+    from students until then. So the top-level output, which students always see, speaks of the
+    public tests alone."""
+    if hidden not in HIDDEN_VISIBILITIES:
+        raise ValueError(f"hidden tests' visibility must be one of {', '.join(HIDDEN_VISIBILITIES)}, not {hidden!r}")
     tests = [
         {
             "name": t.name,
@@ -108,12 +119,31 @@ def gradescope(result: RunResult, assignment: Assignment) -> dict:
             "max_score": t.max_points,
             "status": "passed" if t.passed else "failed",
             "output": "" if t.passed else f"[{t.cause}] {t.feedback}",
-            "visibility": VISIBILITY[t.kind],
+            "visibility": "visible" if t.kind == "public" else hidden,
             "tags": [assignment.pillar, f"task {t.task}", t.kind],
         }
         for t in result.tests
     ]
-    output = f"{assignment.id}: {result.score:g} / {result.max_score:g} points; isolation: {result.isolation}"
-    if result.notes:
-        output += "\n" + "\n".join(result.notes)
-    return {"score": result.score, "execution_time": result.seconds, "output": output, "tests": tests}
+    data = {
+        "score": result.score,
+        "execution_time": math.ceil(result.seconds),
+        "output": gradescope_output(result, assignment, hidden),
+        "tests": tests,
+    }
+    if leaderboard is not None:
+        data["leaderboard"] = leaderboard
+    return data
+
+
+def gradescope_output(result: RunResult, assignment: Assignment, hidden: str) -> str:
+    """The public tests' points, that the rest is shown later, and the run's notes (a missing file)."""
+    public = [t for t in result.tests if t.kind == "public"]
+    if not result.tests:
+        lines = [f"{assignment.id}: not graded"]
+    else:
+        points, most = round(sum(t.points for t in public), 2), round(sum(t.max_points for t in public), 2)
+        passed = sum(t.passed for t in public)
+        lines = [f"{assignment.id}: public tests {points:g} / {most:g} points ({passed} of {len(public)} passed)"]
+        if len(public) < len(result.tests):
+            lines.append(f"More tests count toward your score: their results and your total are shown {SHOWN[hidden]}.")
+    return "\n".join(lines + [printable(n) for n in result.notes])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from grader.errors import CourseError
 
 # Why a test did not pass; "wrong answer" is a failed assertion on the grading side.
 CAUSES = ("wrong answer", "error", "not-implemented", "missing", "syntax", "timeout", "crash", "limit")
@@ -131,3 +134,15 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_json(path: Path, data) -> None:
     write_atomic(path, json.dumps(data, indent=2, allow_nan=False, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def writing(what: Path):
+    """A report that cannot be written (a folder in its place, a read-only file, a full disk) ends
+    the run with one line naming it; what was already written stays."""
+    try:
+        yield
+    except OSError as exc:
+        raise CourseError(
+            f"{what}: cannot be written ({exc.strerror or exc}); the students graded so far are kept, rerun to resume"
+        ) from None

@@ -7,6 +7,7 @@ import copy
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,7 +87,21 @@ def test_the_released_notebook_has_no_solutions_and_no_hidden_tests(course_dir, 
     assert graded["score"] == 0 and {t["cause"] for t in graded["tests"]} == {"not-implemented"}
 
 
-def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, tmp_path):
+def run_verify(*args: str):
+    """`course nbgrader verify ARGS`, under `course`'s own handling of errors (one line, exit 2)."""
+    from grader.cli import CourseGroup
+    from grader.cli import nbgrader as nbgrader_group
+    from grader.nbverify import verify
+
+    if "verify" in nbgrader_group.commands:
+        return CliRunner().invoke(main, ["nbgrader", "verify", *args])
+    return CliRunner().invoke(CourseGroup("course", commands={"verify": verify}), ["verify", *args])
+
+
+@pytest.fixture(scope="module")
+def autograded(course_dir, tmp_path_factory):
+    """hw1 submitted by five students, autograded and exported by nbgrader once for the module;
+    then `course nbgrader verify` on it, keeping course grade's reports."""
     right = solved(course_dir, "hw1")
     wrong, _ = load_variants(load_course(ROOT).assignment("hw1"))
     nats = next(v for v in wrong if v.name == "nats_instead_of_bits")
@@ -106,13 +121,26 @@ def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, tmp
     nbgrader(course_dir, "autograde", "hw1")
     nbgrader(course_dir, "export")
     with (course_dir / "grades.csv").open() as f:
-        exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f)}
+        exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f) if row["assignment"] == "hw1"}
+    out = tmp_path_factory.mktemp("verified") / "graded"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_ROOT", str(ROOT))
+        verified = run_verify(str(course_dir), "hw1", "--out", str(out), "--jobs", "2")
+    return SimpleNamespace(submissions=submissions, nats=nats, exported=exported, verified=verified, out=out)
 
-    summary = grade(load_course(ROOT), "hw1", course_dir / "submitted", tmp_path / "graded", jobs=2)
-    assert sorted(summary.graded) == sorted(submissions)
+
+def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, autograded):
+    """`course nbgrader verify` finds nbgrader's gradebook and `course grade` agreeing on every
+    student, and its --out holds course grade's reports."""
+    submissions, nats, exported, out = autograded.submissions, autograded.nats, autograded.exported, autograded.out
+    assert autograded.verified.exit_code == 0, (autograded.verified.output, autograded.verified.exception)
+    assert autograded.verified.stdout.splitlines() == [
+        f"hw1: nbgrader and course grade agree on all 5 students (within 0.01 points); course grade's reports in {out}"
+    ]
+    assert sorted(p.name for p in (out / "students").iterdir()) == sorted(submissions)
     ours = {}
     for student in submissions:
-        result = json.loads((tmp_path / "graded" / "students" / student / "result.json").read_text())
+        result = json.loads((out / "students" / student / "result.json").read_text())
         ours[student] = result["score"]
         lost = {t["id"] for t in result["tasks"] if t["points"] < t["max_points"]}
         # a syntax error costs what its cell defines, as in Jupyter; a cell that never ends, everything
@@ -124,6 +152,139 @@ def test_autograde_and_export_give_the_points_course_grade_gives(course_dir, tmp
         nb = json.loads((course_dir / "autograded" / student / "hw1" / "hw1.ipynb").read_text())
         printed = "".join(cell_source({"source": o.get("text", "")}) for c in cells(nb, "tests_1_3") for o in c["outputs"])
         assert cause in printed, printed
+
+
+def test_verify_lists_the_student_whose_gradebook_score_was_changed(course_dir, autograded, tmp_path, monkeypatch):
+    """A manual grade of 0 on alice's test cell of task 1.3 (in a copy of the gradebook): verify
+    names alice alone, with both totals and the task, exits 1, and leaves the gradebook as it was."""
+    from nbgrader.api import Gradebook
+
+    monkeypatch.setenv("COURSE_ROOT", str(ROOT))
+    copied = tmp_path / "course"
+    copied.mkdir()
+    for name in ("nbgrader_config.py", "gradebook.db"):
+        shutil.copy(course_dir / name, copied / name)
+    shutil.copytree(course_dir / "submitted", copied / "submitted")
+    out = tmp_path / "graded"
+    shutil.copytree(autograded.out, out)  # everyone is graded already: verify only reads them
+    with Gradebook(f"sqlite:///{copied / 'gradebook.db'}", course_id="") as gb:
+        cell = gb.find_grade("tests_1_3", "hw1", "hw1", "alice")
+        task = cell.max_score
+        assert cell.score == task
+        cell.manual_score = 0.0
+        gb.db.commit()
+    before = (copied / "gradebook.db").read_bytes()
+    result = run_verify(str(copied), "hw1", "--out", str(out))
+    assert result.exit_code == 1, (result.output, result.exception)
+    ours = json.loads((out / "students" / "alice" / "result.json").read_text())["score"]
+    assert result.stdout.splitlines() == [
+        f"alice: nbgrader {autograded.exported['alice'] - task:g} points, course grade {ours:g} points; "
+        f"differ in task 1.3 (0 vs {task:g})",
+        f"hw1: 1 of 5 students differ (by more than 0.01 points); course grade's reports in {out}",
+    ]
+    assert (copied / "gradebook.db").read_bytes() == before
+
+
+def test_verify_lists_a_student_on_one_side_only_or_beyond_a_hundredth_of_a_point(tmp_path):
+    """Which students does verify list, and what does it say of each?"""
+    from grader.nbverify import Collected, Points, Verification, differences, render
+
+    course = load_course(ROOT)
+    a = course.built("hw1")
+    full = {t.id: t.points for t in a.tasks}
+    first = a.tasks[0]
+    nbgrader_side = {
+        "ann": Points(a.points, full),
+        "ben": Points(a.points - 0.005, full),  # nbgrader's rounding: within the tolerance
+        "cid": Points(a.points - first.points, {**full, first.id: 0.0}),
+        "dee": Points(a.points, full),
+        "eve": Points(50.0),  # no grade cells of the course's: no tasks to name
+        "gus": Points(a.points, full),
+    }
+    course_side: dict[str, Points | str] = {
+        "ann": Points(a.points, full),
+        "ben": Points(a.points, full),
+        "cid": Points(a.points, full),
+        "dee": "hw1.ipynb: not a notebook",
+        "eve": Points(60.0, full),
+        "fay": Points(a.points, full),
+    }
+    collected = Collected(course, a, tmp_path, nbgrader_side, {}, {})
+    found = differences(collected, course_side)
+    assert [(d.student, d.nbgrader, d.course, d.tasks) for d in found] == [
+        ("cid", a.points - first.points, a.points, [(first.id, 0.0, first.points)]),
+        ("dee", a.points, None, []),
+        ("eve", 50.0, 60.0, []),
+        ("fay", None, a.points, []),
+        ("gus", a.points, None, []),
+    ]
+    assert render(Verification("hw1", 7, found, None)).splitlines() == [
+        f"cid: nbgrader {a.points - first.points:g} points, course grade {a.points:g} points; "
+        f"differ in task {first.id} (0 vs {first.points:g})",
+        f"dee: nbgrader {a.points:g} points, course grade none (course grade could not grade it: hw1.ipynb: not a notebook)",
+        "eve: nbgrader 50 points, course grade 60 points",
+        f"fay: nbgrader none, course grade {a.points:g} points (not autograded by nbgrader)",
+        f"gus: nbgrader {a.points:g} points, course grade none (not in {tmp_path / 'submitted'})",
+        "hw1: 5 of 7 students differ (by more than 0.01 points)",
+    ]
+    both = ("ann", "ben")
+    same = differences(Collected(course, a, tmp_path, {n: nbgrader_side[n] for n in both}, {}, {}), {n: course_side[n] for n in both})
+    agreed = Verification("hw1", 2, same, None)
+    assert agreed.agree and render(agreed) == "hw1: nbgrader and course grade agree on all 2 students (within 0.01 points)"
+
+
+def gradebook_with(path: Path, *assignments: str) -> None:
+    """An nbgrader gradebook at `path` that knows `assignments`: nbgrader's own tables, made
+    without its Gradebook(), which runs `alembic heads` in a subprocess to stamp a new one (seconds)."""
+    from nbgrader.api import Assignment, Base, Course
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.merge(Course(id="verify"))
+        session.add_all(Assignment(name=name, course_id="verify") for name in assignments)
+        session.commit()
+    engine.dispose()
+
+
+def test_verify_names_what_it_lacks_on_one_line_and_exits_2(tmp_path, monkeypatch, small_course):
+    """Each thing verify needs is named, when missing, on one line with exit status 2 before
+    anything is graded; once it is there, the next one is named."""
+    monkeypatch.setenv("COURSE_ROOT", str(ROOT))
+    d = tmp_path / "course"
+
+    def cause(assignment: str = "hw1") -> str:
+        result = run_verify(str(d), assignment)
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        (line,) = result.stderr.splitlines()
+        return line
+
+    assert cause() == f"course: {d}: no such folder"
+    d.mkdir()
+    assert cause("hw9").startswith("course: unknown assignment 'hw9'; valid ids: hw1")
+    assert cause() == f"course: {d}: no nbgrader gradebook ({d / 'gradebook.db'} is missing); run `nbgrader autograde hw1` there first"
+    (d / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.db_url = os.environ['DB']\n")
+    assert cause() == f"course: {d / 'nbgrader_config.py'}:2: db_url is not a plain string, so the gradebook cannot be found"
+    (d / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.db_url = 'sqlite:///grades/hw.db'\n")
+    db = d / "grades" / "hw.db"
+    assert cause() == f"course: {d}: no nbgrader gradebook ({db} is missing); run `nbgrader autograde hw1` there first"
+    db.parent.mkdir()
+    db.write_bytes(b"not a database")
+    assert cause() == f"course: {db}: not a readable nbgrader gradebook (file is not a database)"
+    assert db.read_bytes() == b"not a database"
+    db.unlink()
+    gradebook_with(db, "hw2")
+    assert cause() == f"course: hw1: not in the gradebook {db} (it has: hw2); run `nbgrader autograde hw1` in {d} first"
+    gradebook_with(db, "hw1")
+    nothing = f"course: {d / 'submitted'}: no <student>/hw1/hw1.ipynb there; collect the submissions first"
+    assert cause() == nothing
+    (d / "submitted" / "alice" / "hw1").mkdir(parents=True)
+    (d / "submitted" / "alice" / "hw1" / "notes.txt").write_text("")
+    assert cause() == nothing
+    monkeypatch.setenv("COURSE_ROOT", str(small_course.root))
+    assert cause("later") == "course: later (Later - planned for a later release) is not built yet: it is planned for a later release"
 
 
 def test_notebook_code_drops_test_cells_and_magics_and_hoists_future_imports(tmp_path):
@@ -237,8 +398,6 @@ def test_a_notebook_of_several_modules_autogrades_to_the_points_course_grade_giv
             for r in csv.DictReader(f)
             if r["assignment"] == assignment and r["student_id"] == "frank"
         }
-
-    import shutil
 
     shutil.copytree(course_dir / "submitted" / "frank", tmp_path / "submitted" / "frank")
     grade(load_course(ROOT), assignment, tmp_path / "submitted", tmp_path / "graded", jobs=1)

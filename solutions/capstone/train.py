@@ -27,13 +27,16 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
+import click
 import torch
 from gpt import CONFIGS, GPT, encode, save, windows
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 
 def lr_at(step: int, steps: int, lr: float, min_lr: float, warmup: int) -> float:
@@ -192,9 +195,16 @@ def main(argv: list[str] | None = None) -> None:
         if a.device.startswith("cuda"):
             a.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     valid = encode(a.valid.read_text()) if a.valid else None
-    steps = config["train"]["steps"]
-    model, history = train(config, corpus(a.data), a.device, a.seed, valid, every=max(1, steps // 10))
-    if not distributed or torch.distributed.get_rank() == 0:
+    ids, steps = corpus(a.data), config["train"]["steps"]
+    rank0 = not distributed or torch.distributed.get_rank() == 0
+    # a bar over the steps on standard error (rank 0's), moved by every optimizer step train() makes
+    with click.progressbar(length=steps, label=f"training {a.config}", file=sys.stderr, show_pos=True, hidden=not rank0) as bar:
+        hook = register_optimizer_step_post_hook(lambda *_: bar.update(1))
+        try:
+            model, history = train(config, ids, a.device, a.seed, valid, every=max(1, steps // 10))
+        finally:
+            hook.remove()
+    if rank0:
         save(model, a.out, history)
         for step, bpc in history["valid"]:
             print(f"step {step}: {bpc:.3f} bits per character on {a.valid.name}")
