@@ -13,25 +13,9 @@ from pathlib import Path
 
 import click
 
-from grader.config import load_course
-from grader.errors import ConfigError, CourseError
+from grader.command import CourseGroup, course_obj
 from grader.gradescope import command as gradescope_command
 from grader.nbverify import verify
-
-
-def fail(message: str) -> None:
-    click.echo(f"course: {message}", err=True)
-    sys.exit(2)
-
-
-class CourseGroup(click.Group):
-    """Turns the library's one-line errors into `course: cause` and exit status 2."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except (ConfigError, CourseError) as exc:
-            fail(str(exc))
 
 
 @click.group(cls=CourseGroup)
@@ -45,13 +29,6 @@ def main(ctx):
     """
     os.environ.setdefault("MPLBACKEND", "Agg")
     ctx.obj = None
-
-
-def course_obj():
-    ctx = click.get_current_context()
-    if ctx.obj is None:
-        ctx.obj = load_course()
-    return ctx.obj
 
 
 @main.command()

@@ -36,6 +36,7 @@ from pathlib import Path
 import click
 
 from grader import paths, sandbox
+from grader.command import CourseGroup
 from grader.config import Assignment, Course, load_course
 from grader.errors import CourseError
 from grader.notebook import notebook_in
@@ -353,8 +354,6 @@ def run_command(assignment, root, hidden_visibility, isolation):
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m grader.gradescope run ID` (what run_autograder calls) and `... build ID --out ZIP`."""
-    from grader.cli import CourseGroup  # here, not at the top: grader.cli registers `command`
-
     group = CourseGroup("python -m grader.gradescope", commands={"build": command, "run": run_command})
     group.main(argv, prog_name="python -m grader.gradescope")
 

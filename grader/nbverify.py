@@ -309,7 +309,7 @@ def verify(directory, assignment, out, jobs):
     or who is on one side only, then a summary line. Students already graded in --out are kept, as
     with `course grade`. Exit status: 0 all agree, 1 some differ, 2 the comparison could not run.
     """
-    from grader.cli import course_obj
+    from grader.command import course_obj
     from grader.progress import progress
 
     collected = collect(course_obj(), directory, assignment)

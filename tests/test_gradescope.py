@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from grader import results
 from grader.audit import load_variants, make_submission
-from grader.cli import CourseGroup
+from grader.command import CourseGroup
 from grader.gradescope import ROOT_ENV, SCRIPTS, command
 from grader.nbcourse import build_notebook
 from grader.release import scan_for_leaks
