@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.config import Assignment
-from grader.errors import CourseError
 from grader.results import RunResult, printable, write_atomic
 
 SLOWEST = 10  # submissions listed by grading time
@@ -183,10 +182,10 @@ def ungradable_section(results: dict[str, RunResult]) -> str:
 
 def render(a: Assignment, results: dict[str, RunResult]) -> str:
     """The page, as text."""
-    if not results:
-        raise CourseError(f"{a.id}: no students graded, so no report.html")
-    scores = [r.score for r in results.values()]
     title = f"{a.id}: {a.title}"
+    if not results:  # an empty shard of a class: its page says so, as its grades.csv has no rows
+        return page(title, '<p class="none">No students in this folder.</p>\n')
+    scores = [r.score for r in results.values()]
     sections = [
         ("Scores", histogram_svg(scores, a.points)),
         ("Tasks", tasks_section(a, results)),
@@ -195,13 +194,17 @@ def render(a: Assignment, results: dict[str, RunResult]) -> str:
         ("Could not be graded", ungradable_section(results)),
     ]
     body = "".join(f"<h2>{h}</h2>\n{content}\n" for h, content in sections)
+    return page(title, f"{summary_section(a, results)}\n{body}")
+
+
+def page(title: str, body: str) -> str:
+    """The whole document around `body`: head, inline style, the title as heading."""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}: the class</title>\n<style>{STYLE}</style></head>\n"
-        f"<body>\n<h1>{html.escape(title)}</h1>\n"
-        f"{summary_section(a, results)}\n{body}</body></html>\n"
+        f"<body>\n<h1>{html.escape(title)}</h1>\n{body}</body></html>\n"
     )
 
 
