@@ -77,11 +77,16 @@ def _describe_exit(code: int | None, isolation: str = "limits") -> tuple[str, st
     return "crash", f"the worker process exited with status {code} (sys.exit or os._exit in your code?)"
 
 
+def worker_user() -> str:
+    """The name of the user a fallback worker becomes when grading runs as root."""
+    return os.environ.get(WORKER_USER) or "nobody"
+
+
 def unprivileged_ids() -> tuple[int, int]:
     """(uid, gid) of the user a fallback worker becomes when grading runs as root: the one named
     by COURSE_WORKER_USER (default nobody), in its primary group. A StudentError naming the
     problem where there is no such user or it is root: then no student code runs."""
-    name = os.environ.get(WORKER_USER) or "nobody"
+    name = worker_user()
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
@@ -129,7 +134,7 @@ def worker_ids() -> tuple[tuple[int, int] | None, str]:
         return None, str(exc)
     blocked = unreadable_for(run_as, [*sys.path, str(paths.PACKAGE.parent)])
     if blocked:
-        name = os.environ.get(WORKER_USER) or "nobody"
+        name = worker_user()
         if blocked not in _WARNED:
             _WARNED.add(blocked)
             print(
